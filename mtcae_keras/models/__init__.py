@@ -1,0 +1,3 @@
+from mtcae_keras.models.videomae_backbone import VideoMAEBackbone
+
+__all__ = ["VideoMAEBackbone"]

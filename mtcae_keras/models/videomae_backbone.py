@@ -1,0 +1,195 @@
+"""VideoMAE ViT encoder as a functional Keras model."""
+
+import keras
+
+from mtcae_keras.models.presets import BACKBONE_PRESETS
+from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
+from mtcae_keras.models.videomae_layers import VideoMAETubeletEmbedding
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+@keras.saving.register_keras_serializable(package="mtcae_keras")
+class VideoMAEBackbone(keras.Model):
+    """VideoMAE encoder without head: normalised pixels in, tokens out.
+
+    Computes what Hugging Face `VideoMAEModel(...).last_hidden_state` computes for the same
+    weights (its input is `(B, T, C, H, W)`; ours is channels-last), including the fixed
+    sinusoid position embedding that the public MTCAE-DFER notebook drops.
+
+    Args:
+        image_size: int or `(height, width)`. Frame size.
+        num_frames: int. Frames per clip.
+        patch_size: int. Spatial patch side.
+        tubelet_size: int. Frames per tubelet.
+        hidden_dim: int. Token width.
+        num_layers: int. Encoder blocks.
+        num_heads: int. Attention heads.
+        intermediate_dim: int. MLP hidden width.
+        layer_norm_epsilon: float. LayerNorm epsilon.
+        use_final_norm: bool. Apply the final LayerNorm `norm` (pre-training checkpoints and
+            Hugging Face `use_mean_pooling=False`); fine-tuned checkpoints have none.
+        qv_bias: bool. Learn query / value biases.
+        layer_scale_init_value: float or None. Add layer-scale `gamma_1/gamma_2` per block.
+        drop_path_rate: float. Stochastic depth, rising linearly to this rate at the last block.
+        dropout_rate: float. Hidden dropout.
+        attention_dropout_rate: float. Attention-probability dropout.
+        use_position_embedding: bool. Keep True; False reproduces the notebook's defect.
+        num_channels: int. Input channels.
+        dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the global one if None.
+        **kwargs: `name`, `trainable`.
+
+    Example:
+    ```python
+    backbone = mtcae_keras.VideoMAEBackbone.from_preset("videomae_base")
+    tokens = backbone(np.zeros((1, 16, 224, 224, 3), "float32"))  # (1, 1568, 768)
+    ```
+    """
+
+    def __init__(
+        self,
+        image_size=224,
+        num_frames=16,
+        patch_size=16,
+        tubelet_size=2,
+        hidden_dim=768,
+        num_layers=12,
+        num_heads=12,
+        intermediate_dim=3072,
+        layer_norm_epsilon=1e-6,
+        use_final_norm=False,
+        qv_bias=True,
+        layer_scale_init_value=None,
+        drop_path_rate=0.0,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        use_position_embedding=True,
+        num_channels=3,
+        dtype=None,
+        **kwargs,
+    ):
+        height, width = _pair(image_size)
+        if height % patch_size or width % patch_size or num_frames % tubelet_size:
+            raise ValueError(
+                f"image_size={image_size} must be a multiple of patch_size={patch_size} and "
+                f"num_frames={num_frames} a multiple of tubelet_size={tubelet_size}."
+            )
+        grid = (num_frames // tubelet_size, height // patch_size, width // patch_size)
+        num_tokens = grid[0] * grid[1] * grid[2]
+
+        # === Layers ===
+        patch_embed = VideoMAETubeletEmbedding(
+            hidden_dim,
+            patch_size,
+            tubelet_size,
+            num_tokens,
+            use_position_embedding=use_position_embedding,
+            dtype=dtype,
+            name="patch_embed",
+        )
+        blocks = [
+            VideoMAEEncoderBlock(
+                hidden_dim,
+                num_heads,
+                intermediate_dim,
+                layer_norm_epsilon=layer_norm_epsilon,
+                qv_bias=qv_bias,
+                layer_scale_init_value=layer_scale_init_value,
+                drop_path_rate=drop_path_rate * i / max(num_layers - 1, 1),
+                dropout_rate=dropout_rate,
+                attention_dropout_rate=attention_dropout_rate,
+                dtype=dtype,
+                name=f"blocks_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        final_norm = (
+            keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="norm")
+            if use_final_norm
+            else None
+        )
+
+        # === Functional model ===
+        pixels = keras.Input(
+            shape=(num_frames, height, width, num_channels), name="pixel_values"
+        )
+        x = patch_embed(pixels)
+        for block in blocks:
+            x = block(x)
+        if final_norm is not None:
+            x = final_norm(x)
+        super().__init__(inputs=pixels, outputs=x, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.image_size = image_size
+        self.num_frames = num_frames
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.use_final_norm = use_final_norm
+        self.qv_bias = qv_bias
+        self.layer_scale_init_value = layer_scale_init_value
+        self.drop_path_rate = drop_path_rate
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.use_position_embedding = use_position_embedding
+        self.num_channels = num_channels
+        self.token_grid = grid
+        self.num_tokens = num_tokens
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "image_size": self.image_size,
+            "num_frames": self.num_frames,
+            "patch_size": self.patch_size,
+            "tubelet_size": self.tubelet_size,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "use_final_norm": self.use_final_norm,
+            "qv_bias": self.qv_bias,
+            "layer_scale_init_value": self.layer_scale_init_value,
+            "drop_path_rate": self.drop_path_rate,
+            "dropout_rate": self.dropout_rate,
+            "attention_dropout_rate": self.attention_dropout_rate,
+            "use_position_embedding": self.use_position_embedding,
+            "num_channels": self.num_channels,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    @classmethod
+    def presets(cls):
+        """Names accepted by `from_preset`."""
+        return sorted(BACKBONE_PRESETS)
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Builds a named size (`videomae_tiny/small/base/large/huge`), randomly initialised.
+
+        Args:
+            name: str. A key of `presets()`.
+            **overrides: constructor arguments that replace the preset's.
+        """
+        if name not in BACKBONE_PRESETS:
+            raise ValueError(
+                f"Unknown backbone preset {name!r}. Choose one of {cls.presets()}, or convert a "
+                "checkpoint with tools/convert_videomae_checkpoint.py."
+            )
+        return cls(**{**BACKBONE_PRESETS[name], "name": name, **overrides})

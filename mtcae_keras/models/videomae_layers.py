@@ -1,0 +1,316 @@
+"""Layers of the VideoMAE ViT encoder.
+
+Weight names mirror the original VideoMAE checkpoints (`patch_embed.proj`, `blocks.i.norm1`,
+`blocks.i.attn.qkv`, `q_bias`, `v_bias`, `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`,
+`gamma_1`, `gamma_2`) so that `mtcae_keras.conversion` maps every checkpoint key to exactly one
+variable.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+from keras_cv.layers import DropPath
+
+
+def sinusoid_position_embedding(num_positions, dim):
+    """The fixed sinusoid table of VideoMAE, shape `(num_positions, dim)`, float32.
+
+    Identical to `get_sinusoid_encoding_table` of the original and Hugging Face code: angle
+    `pos / 10000 ** (2 * (j // 2) / dim)`, sine on even and cosine on odd channels, computed in
+    float64 and rounded once.
+
+    Args:
+        num_positions: int. Number of tokens.
+        dim: int. Channel width.
+    """
+    positions = np.arange(num_positions, dtype=np.float64)[:, None]
+    channels = np.arange(dim)
+    angles = positions / np.power(10000.0, 2 * (channels // 2) / dim)[None, :]
+    table = np.empty_like(angles)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return table.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="mtcae_keras")
+class VideoMAETubeletEmbedding(keras.layers.Layer):
+    """Tubelet (3D patch) embedding plus the fixed sinusoid position embedding.
+
+    Input `(batch, frames, height, width, channels)`; output `(batch, tokens, hidden_dim)`
+    with tokens ordered `(t, h, w)` row-major, as in VideoMAE. The position table is computed
+    for the actual token count and is a constant, not a weight.
+
+    Args:
+        hidden_dim: int. Embedding width.
+        patch_size: int. Spatial patch side.
+        tubelet_size: int. Frames per tubelet.
+        num_tokens: int. Tokens per clip, `(frames // tubelet) * (h // patch) * (w // patch)`.
+        use_position_embedding: bool. Add the sinusoid table (True for VideoMAE; False only
+            to reproduce the public notebook's defect).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        patch_size,
+        tubelet_size,
+        num_tokens,
+        use_position_embedding=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.num_tokens = num_tokens
+        self.use_position_embedding = use_position_embedding
+
+    def build(self, input_shape):
+        self.proj = keras.layers.Conv3D(
+            self.hidden_dim,
+            kernel_size=(self.tubelet_size, self.patch_size, self.patch_size),
+            strides=(self.tubelet_size, self.patch_size, self.patch_size),
+            padding="valid",
+            dtype=self.dtype_policy,
+            name="proj",
+        )
+        self.proj.build(input_shape)
+        self._position_table = sinusoid_position_embedding(self.num_tokens, self.hidden_dim)
+        self.built = True
+
+    def call(self, inputs):
+        x = self.proj(inputs)
+        x = ops.reshape(x, (ops.shape(x)[0], -1, self.hidden_dim))
+        if self.use_position_embedding:
+            x = x + ops.cast(self._position_table, x.dtype)[None]
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_tokens, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "patch_size": self.patch_size,
+                "tubelet_size": self.tubelet_size,
+                "num_tokens": self.num_tokens,
+                "use_position_embedding": self.use_position_embedding,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mtcae_keras")
+class VideoMAEAttention(keras.layers.Layer):
+    """Multi-head self-attention with a fused `qkv` projection and separate q / v biases.
+
+    The key bias is fixed at zero (VideoMAE's `qkv_bias`); the softmax runs in float32 even
+    under a mixed-precision policy.
+
+    Args:
+        hidden_dim: int. Token width.
+        num_heads: int. Attention heads; `hidden_dim` must divide evenly.
+        qv_bias: bool. Learn the query and value biases.
+        attention_dropout_rate: float. Dropout on the attention probabilities.
+        dropout_rate: float. Dropout after the output projection.
+        **kwargs: base layer arguments.
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_heads,
+        qv_bias=True,
+        attention_dropout_rate=0.0,
+        dropout_rate=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}."
+            )
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.qv_bias = qv_bias
+        self.attention_dropout_rate = attention_dropout_rate
+        self.dropout_rate = dropout_rate
+        self.head_dim = hidden_dim // num_heads
+
+    def build(self, input_shape):
+        self.qkv = keras.layers.Dense(
+            3 * self.hidden_dim, use_bias=False, dtype=self.dtype_policy, name="qkv"
+        )
+        self.qkv.build(input_shape)
+        if self.qv_bias:
+            self.q_bias = self.add_weight(
+                shape=(self.hidden_dim,), initializer="zeros", name="q_bias"
+            )
+            self.v_bias = self.add_weight(
+                shape=(self.hidden_dim,), initializer="zeros", name="v_bias"
+            )
+        self.attention_dropout = keras.layers.Dropout(
+            self.attention_dropout_rate, dtype=self.dtype_policy, name="attention_dropout"
+        )
+        self.proj = keras.layers.Dense(self.hidden_dim, dtype=self.dtype_policy, name="proj")
+        self.proj.build(input_shape[:-1] + (self.hidden_dim,))
+        self.proj_dropout = keras.layers.Dropout(
+            self.dropout_rate, dtype=self.dtype_policy, name="proj_dropout"
+        )
+        self.built = True
+
+    def call(self, inputs, training=None):
+        batch, tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        qkv = self.qkv(inputs)
+        if self.qv_bias:
+            bias = ops.concatenate(
+                [self.q_bias, ops.zeros_like(self.q_bias), self.v_bias], axis=0
+            )
+            qkv = qkv + ops.cast(bias, qkv.dtype)
+        qkv = ops.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
+        query, key, value = qkv[0], qkv[1], qkv[2]
+        query = query * ops.cast(self.head_dim**-0.5, query.dtype)
+        logits = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
+        probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
+        probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
+        context = ops.matmul(probs, value)
+        context = ops.reshape(
+            ops.transpose(context, (0, 2, 1, 3)), (batch, tokens, self.hidden_dim)
+        )
+        return self.proj_dropout(self.proj(context), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "qv_bias": self.qv_bias,
+                "attention_dropout_rate": self.attention_dropout_rate,
+                "dropout_rate": self.dropout_rate,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="mtcae_keras")
+class VideoMAEEncoderBlock(keras.layers.Layer):
+    """Pre-norm ViT block: `x + DropPath(g1 * Attn(Norm(x)))`, then `+ DropPath(g2 * MLP(Norm(x)))`.
+
+    Args:
+        hidden_dim: int. Token width.
+        num_heads: int. Attention heads.
+        intermediate_dim: int. Hidden width of the GELU MLP.
+        layer_norm_epsilon: float. LayerNorm epsilon (1e-6 in VideoMAE; 1e-12 is the
+            Hugging Face config default).
+        qv_bias: bool. Learn query and value biases.
+        layer_scale_init_value: float or None. When set, the block has the per-channel
+            layer-scale weights `gamma_1` and `gamma_2` of some checkpoints.
+        drop_path_rate: float. Stochastic depth rate of this block.
+        dropout_rate: float. Dropout after the attention projection and inside the MLP.
+        attention_dropout_rate: float. Dropout on attention probabilities.
+        **kwargs: base layer arguments.
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_heads,
+        intermediate_dim,
+        layer_norm_epsilon=1e-6,
+        qv_bias=True,
+        layer_scale_init_value=None,
+        drop_path_rate=0.0,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.qv_bias = qv_bias
+        self.layer_scale_init_value = layer_scale_init_value
+        self.drop_path_rate = drop_path_rate
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+
+    def build(self, input_shape):
+        def norm(name):
+            layer = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+            )
+            layer.build(input_shape)
+            return layer
+
+        self.norm1 = norm("norm1")
+        self.attn = VideoMAEAttention(
+            self.hidden_dim,
+            self.num_heads,
+            qv_bias=self.qv_bias,
+            attention_dropout_rate=self.attention_dropout_rate,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype_policy,
+            name="attn",
+        )
+        self.attn.build(input_shape)
+        self.norm2 = norm("norm2")
+        self.mlp_fc1 = keras.layers.Dense(
+            self.intermediate_dim, dtype=self.dtype_policy, name="mlp_fc1"
+        )
+        self.mlp_fc1.build(input_shape)
+        self.mlp_fc2 = keras.layers.Dense(self.hidden_dim, dtype=self.dtype_policy, name="mlp_fc2")
+        self.mlp_fc2.build(input_shape[:-1] + (self.intermediate_dim,))
+        self.mlp_dropout = keras.layers.Dropout(
+            self.dropout_rate, dtype=self.dtype_policy, name="mlp_dropout"
+        )
+        if self.layer_scale_init_value is not None:
+            init = keras.initializers.Constant(self.layer_scale_init_value)
+            self.gamma_1 = self.add_weight(
+                shape=(self.hidden_dim,), initializer=init, name="gamma_1"
+            )
+            self.gamma_2 = self.add_weight(
+                shape=(self.hidden_dim,), initializer=init, name="gamma_2"
+            )
+        self.drop_path = DropPath(self.drop_path_rate, dtype=self.dtype_policy, name="drop_path")
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = self.attn(self.norm1(inputs), training=training)
+        if self.layer_scale_init_value is not None:
+            x = x * ops.cast(self.gamma_1, x.dtype)
+        x = inputs + self.drop_path(x, training=training)
+        y = ops.gelu(self.mlp_fc1(self.norm2(x)), approximate=False)
+        y = self.mlp_dropout(y, training=training)
+        y = self.mlp_dropout(self.mlp_fc2(y), training=training)
+        if self.layer_scale_init_value is not None:
+            y = y * ops.cast(self.gamma_2, y.dtype)
+        return x + self.drop_path(y, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "qv_bias": self.qv_bias,
+                "layer_scale_init_value": self.layer_scale_init_value,
+                "drop_path_rate": self.drop_path_rate,
+                "dropout_rate": self.dropout_rate,
+                "attention_dropout_rate": self.attention_dropout_rate,
+            }
+        )
+        return config
