@@ -6,11 +6,12 @@ From one seeded random Hugging Face `VideoMAEModel` (the `videomae_tiny` config,
 biases) it writes the same encoder weights in every checkpoint spelling we accept, plus the
 reference outputs on a fixed random clip:
 
-    hf/                      config.json + model.safetensors (transformers 5 names)
+    hf/                      config.json + model.safetensors (save_pretrained: hub-style
+                             q_bias / v_bias names)
     hf_pretraining/          config.json + model.safetensors of VideoMAEForPreTraining
                              (videomae. prefix, final layernorm, decoder keys)
-    hf_classification/       config.json + pytorch_model.bin with hub-style q_bias/v_bias names,
-                             fc_norm and classifier
+    hf_classification/       config.json + pytorch_model.bin with the in-memory names of
+                             transformers 5 (query.bias / value.bias), fc_norm and classifier
     original_finetune.pth    {'module': blocks.* + fc_norm + head, 'args': Namespace, 'epoch'}
     original_pretrain.pth    {'model': encoder.* + encoder.norm + decoder.* + mask_token}
     original_layer_scale.pth {'model': blocks.* with random gamma_1/gamma_2}
@@ -74,9 +75,14 @@ def main():
     pre_config.decoder_intermediate_size = 32
     pretraining = ref.randomize_(VideoMAEForPreTraining(pre_config), SEED + 1).eval()
     pretraining.videomae.load_state_dict(
-        {**{k: torch.from_numpy(v) for k, v in hf_sd.items()},
-         **{k: v for k, v in pretraining.videomae.state_dict().items()
-            if k.startswith("layernorm.")}}  # fmt: skip
+        {
+            **{k: torch.from_numpy(v) for k, v in hf_sd.items()},
+            **{
+                k: v
+                for k, v in pretraining.videomae.state_dict().items()
+                if k.startswith("layernorm.")
+            },
+        }  # fmt: skip
     )
     pretraining.save_pretrained(os.path.join(args.output, "hf_pretraining"))
     out_final_norm = ref.run_hf(pretraining.videomae, pixels)
@@ -94,14 +100,10 @@ def main():
         os.path.join(args.output, "original_pretrain.pth"),
     )  # fmt: skip
 
-    # A classification checkpoint with hub-style names (q_bias / v_bias, videomae. prefix).
+    # A classification checkpoint with transformers 5 module names (query.bias, videomae.).
     classification = os.path.join(args.output, "hf_classification")
     os.makedirs(classification, exist_ok=True)
-    hub_names = {
-        "videomae." + k.replace(".query.bias", ".q_bias").replace(
-            ".value.bias", ".v_bias"): v
-        for k, v in hf_sd.items()
-    }  # fmt: skip
+    module_names = {"videomae." + k: v for k, v in hf_sd.items()}
     width = config["hidden_dim"]
     head = {
         "fc_norm.weight": rng.standard_normal(width).astype(np.float32),
@@ -109,15 +111,19 @@ def main():
         "classifier.weight": rng.standard_normal((6, width)).astype(np.float32),
         "classifier.bias": rng.standard_normal(6).astype(np.float32),
     }
-    _save_torch({**hub_names, **head}, os.path.join(classification, "pytorch_model.bin"))
+    _save_torch({**module_names, **head}, os.path.join(classification, "pytorch_model.bin"))
     hf_json = json.load(open(os.path.join(args.output, "hf", "config.json")))
     hf_json.update({"architectures": ["VideoMAEForVideoClassification"], "num_labels": 6})
     with open(os.path.join(classification, "config.json"), "w") as file:
         json.dump(hf_json, file, indent=2)
 
     # Fine-tuned original checkpoint: plain keys under 'module', extra non-tensor entries.
-    head = {"fc_norm.weight": head["fc_norm.weight"], "fc_norm.bias": head["fc_norm.bias"],
-            "head.weight": head["classifier.weight"], "head.bias": head["classifier.bias"]}
+    head = {
+        "fc_norm.weight": head["fc_norm.weight"],
+        "fc_norm.bias": head["fc_norm.bias"],
+        "head.weight": head["classifier.weight"],
+        "head.bias": head["classifier.bias"],
+    }
     _save_torch(
         {"module": {**original, **head}, "epoch": 7, "args": argparse.Namespace(lr=1e-3)},
         os.path.join(args.output, "original_finetune.pth"),

@@ -131,7 +131,7 @@ def original_to_hf(state_dict):
             prefix = f"encoder.layer.{i}."
             if rest == "attn.qkv.weight":
                 q, k, v = np.split(value, 3, axis=0)
-                for part, array in zip(("query", "key", "value"), (q, k, v)):
+                for part, array in zip(("query", "key", "value"), (q, k, v), strict=True):
                     out[prefix + f"attention.attention.{part}.weight"] = array
                 continue
             if rest.startswith("gamma_"):

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import zipfile
 
 import numpy as np
 
@@ -21,9 +22,8 @@ _WEIGHT_FILES = (
 
 
 def _read_safetensors(path):
-    from safetensors import safe_open
-
     import ml_dtypes
+    from safetensors import safe_open
 
     tensors = {}
     try:
@@ -55,6 +55,10 @@ def _read_safetensors(path):
 def _read_torch_file(path):
     if is_torch_zip(path):
         return read_torch_zip(path)
+    if zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: a zip archive with no data.pkl, so not a torch checkpoint.")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file.")
     try:
         import torch
     except ImportError:

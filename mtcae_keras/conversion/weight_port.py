@@ -93,7 +93,7 @@ def classify_keys(state_dict):
             fused = np.concatenate([piece[0] for piece in pieces], axis=0)
             entries[base] = (fused, sources)
         elif sources:
-            missing = [p for p, piece in zip("qkv", pieces) if not piece]
+            missing = [p for p, piece in zip("qkv", pieces, strict=True) if not piece]
             entries[base] = (None, sources + [f"missing {'/'.join(missing)} part"])
     return entries, ignored, unknown, duplicates
 

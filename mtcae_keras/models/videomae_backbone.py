@@ -1,5 +1,8 @@
 """VideoMAE ViT encoder as a functional Keras model."""
 
+import json
+import os
+
 import keras
 
 from mtcae_keras.models.presets import BACKBONE_PRESETS
@@ -112,9 +115,7 @@ class VideoMAEBackbone(keras.Model):
         )
 
         # === Functional model ===
-        pixels = keras.Input(
-            shape=(num_frames, height, width, num_channels), name="pixel_values"
-        )
+        pixels = keras.Input(shape=(num_frames, height, width, num_channels), name="pixel_values")
         x = patch_embed(pixels)
         for block in blocks:
             x = block(x)
@@ -181,15 +182,37 @@ class VideoMAEBackbone(keras.Model):
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """Builds a named size (`videomae_tiny/small/base/large/huge`), randomly initialised.
+        """Builds a named size, or loads converted / original weights.
 
         Args:
-            name: str. A key of `presets()`.
-            **overrides: constructor arguments that replace the preset's.
+            name: str. One of `presets()` (`videomae_tiny/small/base/large/huge`, randomly
+                initialised); or the path of a `.weights.h5` written by
+                `tools/convert_videomae_checkpoint.py` (its `.config.json` beside it); or a
+                VideoMAE checkpoint that `load_videomae_checkpoint` reads (ported on the fly).
+            **overrides: constructor arguments that replace the preset's or checkpoint's
+                (e.g. `num_heads`, which original checkpoints do not store, or `dtype`).
         """
-        if name not in BACKBONE_PRESETS:
+        if name in BACKBONE_PRESETS:
+            return cls(**{**BACKBONE_PRESETS[name], "name": name, **overrides})
+        if not os.path.exists(name):
             raise ValueError(
-                f"Unknown backbone preset {name!r}. Choose one of {cls.presets()}, or convert a "
-                "checkpoint with tools/convert_videomae_checkpoint.py."
+                f"Unknown backbone preset {name!r} (and no such file). Choose one of "
+                f"{cls.presets()}, or give a checkpoint path or a .weights.h5 written by "
+                "tools/convert_videomae_checkpoint.py."
             )
-        return cls(**{**BACKBONE_PRESETS[name], "name": name, **overrides})
+        if name.endswith(".weights.h5"):
+            config_path = name[: -len(".weights.h5")] + ".config.json"
+            if not os.path.exists(config_path):
+                raise ValueError(f"{name}: its config {config_path} is missing.")
+            with open(config_path) as file:
+                config = json.load(file)
+            backbone = cls.from_config({**config, **overrides})
+            backbone.load_weights(name)
+            return backbone
+        from mtcae_keras.conversion import load_videomae_checkpoint
+        from mtcae_keras.conversion import port_videomae_weights
+
+        config, state_dict = load_videomae_checkpoint(name)
+        backbone = cls(**{**config, **overrides})
+        port_videomae_weights(backbone, state_dict)
+        return backbone

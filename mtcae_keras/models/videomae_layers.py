@@ -130,9 +130,7 @@ class VideoMAEAttention(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
-            raise ValueError(
-                f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}."
-            )
+            raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}.")
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.qv_bias = qv_bias
@@ -166,9 +164,7 @@ class VideoMAEAttention(keras.layers.Layer):
         batch, tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
         qkv = self.qkv(inputs)
         if self.qv_bias:
-            bias = ops.concatenate(
-                [self.q_bias, ops.zeros_like(self.q_bias), self.v_bias], axis=0
-            )
+            bias = ops.concatenate([self.q_bias, ops.zeros_like(self.q_bias), self.v_bias], axis=0)
             qkv = qkv + ops.cast(bias, qkv.dtype)
         qkv = ops.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
         qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))

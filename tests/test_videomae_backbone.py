@@ -1,0 +1,134 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtcae_keras import VideoMAEBackbone
+from mtcae_keras.models.videomae_layers import VideoMAEAttention
+from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
+from mtcae_keras.models.videomae_layers import VideoMAETubeletEmbedding
+from mtcae_keras.models.videomae_layers import sinusoid_position_embedding
+from tests.test_case import fixture_path
+from tests.test_case import golden
+from tests.test_case import max_abs_diff
+
+
+@pytest.fixture(scope="module")
+def ported():
+    return VideoMAEBackbone.from_preset(fixture_path("hf"))
+
+
+@pytest.mark.parametrize(
+    "preset, params",
+    [
+        ("videomae_base", 86_225_664),
+        ("videomae_large", 303_858_688),
+        ("videomae_small", 21_879_168),
+        ("videomae_tiny", 29_344),
+    ],
+)
+def test_parameter_counts_are_exact(preset, params):
+    backbone = VideoMAEBackbone.from_preset(preset)
+    assert backbone.count_params() == params
+    if preset != "videomae_tiny":
+        assert backbone.num_tokens == 1568
+        assert backbone.output.shape == (None, 1568, backbone.hidden_dim)
+
+
+def test_final_norm_and_layer_scale_add_their_weights():
+    base = VideoMAEBackbone.from_preset("videomae_tiny").count_params()
+    width, layers = 32, 2
+    with_norm = VideoMAEBackbone.from_preset("videomae_tiny", use_final_norm=True)
+    with_scale = VideoMAEBackbone.from_preset("videomae_tiny", layer_scale_init_value=0.1)
+    assert with_norm.count_params() == base + 2 * width
+    assert with_scale.count_params() == base + 2 * width * layers
+
+
+def test_position_embedding_is_the_sinusoid_table():
+    table = sinusoid_position_embedding(1568, 768)
+    positions = np.arange(1568)
+    np.testing.assert_allclose(table[:, 0], np.sin(positions), atol=1e-6)
+    np.testing.assert_allclose(table[:, 1], np.cos(positions), atol=1e-6)
+    np.testing.assert_allclose(table[:, 10], np.sin(positions / 10000 ** (10 / 768)), atol=1e-6)
+    backbone = VideoMAEBackbone.from_preset("videomae_tiny")
+    assert not any("pos" in w.path for w in backbone.weights)
+
+
+def test_position_embedding_changes_the_output(ported):
+    """The notebook's defect (no position embedding) must not be the default."""
+    without = VideoMAEBackbone.from_preset(fixture_path("hf"), use_position_embedding=False)
+    x = golden()["pixels"]
+    assert max_abs_diff(ported(x), without(x)) > 1e-2
+
+
+def test_eager_equals_xla(ported):
+    x = golden()["pixels"]
+    eager = ported(x, training=False)
+    compiled = tf.function(lambda v: ported(v, training=False), jit_compile=True)
+    assert max_abs_diff(eager, compiled(tf.constant(x))) <= 1e-4
+
+
+def test_keras_save_load_round_trip(ported, tmp_path):
+    path = str(tmp_path / "backbone.keras")
+    ported.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, VideoMAEBackbone)
+    assert restored.get_config() == ported.get_config()
+    x = golden()["pixels"]
+    assert max_abs_diff(restored(x), ported(x)) == 0.0
+
+
+def test_mixed_bfloat16_stays_close_to_float32(ported):
+    """Tolerance: RMS error <= 2% of the float32 output's RMS (measured: about 0.5%)."""
+    bf16 = VideoMAEBackbone.from_preset(fixture_path("hf"), dtype="mixed_bfloat16")
+    x = golden()["pixels"]
+    out = bf16(x)
+    assert out.dtype == tf.bfloat16
+    assert bf16.get_layer("blocks_0").attn.q_bias.dtype == "float32"
+    reference = np.asarray(ported(x))
+    out = np.asarray(tf.cast(out, tf.float32))
+    assert np.all(np.isfinite(out))
+    rms_error = np.sqrt(np.mean((out - reference) ** 2) / np.mean(reference**2))
+    assert rms_error <= 2e-2
+
+
+def test_drop_path_is_stochastic_in_training_only():
+    backbone = VideoMAEBackbone.from_preset("videomae_tiny", drop_path_rate=0.5)
+    assert backbone.get_layer("blocks_0").drop_path_rate == 0.0
+    assert backbone.get_layer("blocks_1").drop_path_rate == 0.5
+    x = np.random.default_rng(0).standard_normal((4, 4, 32, 32, 3)).astype("float32")
+    assert max_abs_diff(backbone(x), backbone(x)) == 0.0
+    keras.utils.set_random_seed(1)
+    assert max_abs_diff(backbone(x, training=True), backbone(x)) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        VideoMAETubeletEmbedding(16, 8, 2, 32, use_position_embedding=False, name="e"),
+        VideoMAEAttention(16, 2, qv_bias=False, attention_dropout_rate=0.1, dropout_rate=0.2),
+        VideoMAEEncoderBlock(16, 2, 24, 1e-5, False, 0.1, 0.2, 0.3, 0.4),
+    ],
+)
+def test_layer_configs_round_trip(layer):
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+
+
+def test_backbone_config_round_trip():
+    backbone = VideoMAEBackbone.from_preset(
+        "videomae_tiny", layer_scale_init_value=0.1, use_final_norm=True, drop_path_rate=0.1
+    )
+    config = backbone.get_config()
+    clone = VideoMAEBackbone.from_config(config)
+    assert clone.get_config() == config
+    assert clone.count_params() == backbone.count_params()
+
+
+def test_bad_arguments_say_what_is_wrong():
+    with pytest.raises(ValueError, match="videomae_base"):
+        VideoMAEBackbone.from_preset("videomae_gigantic")
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        VideoMAEBackbone(image_size=30, patch_size=8, hidden_dim=16, num_heads=2)
+    with pytest.raises(ValueError, match="not divisible by num_heads"):
+        VideoMAEBackbone.from_preset("videomae_tiny", num_heads=5)
