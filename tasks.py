@@ -61,7 +61,9 @@ def test():
     ensure_venv("requirements-dev.txt")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.setdefault("MTCAE_CREMA_D_DIR", os.path.join(ROOT, "..", "shared", "data", "crema_d"))
-    if run(PYTHON, "-m", "ruff", "check", "."):
+    if run(PYTHON, "-m", "ruff", "check", ".") or run(
+        PYTHON, "-m", "ruff", "format", "--check", "."
+    ):
         return 1
     code = run(PYTHON, "-m", "pytest", "-q", "-m", "not slow", *sys.argv[2:], env=env)
     if code == 5:
