@@ -1,6 +1,18 @@
 """mtcae-keras: MTCAE-DFER (multi-task cascaded autoencoder for dynamic FER) in Keras 3."""
 
-from mtcae_keras.models.videomae_backbone import VideoMAEBackbone
+from mtcae_keras.models import STRATEGIES
+from mtcae_keras.models import MLPDecoder
+from mtcae_keras.models import TaskHead
+from mtcae_keras.models import VideoMAEBackbone
+from mtcae_keras.models import ViTDecoder
+from mtcae_keras.models import build_mtcae_model
 
 __version__ = "0.1.0"
-__all__ = ["VideoMAEBackbone"]
+__all__ = [
+    "MLPDecoder",
+    "STRATEGIES",
+    "TaskHead",
+    "VideoMAEBackbone",
+    "ViTDecoder",
+    "build_mtcae_model",
+]

@@ -1,3 +1,15 @@
+from mtcae_keras.models.heads import TaskHead
+from mtcae_keras.models.mlp_decoder import MLPDecoder
+from mtcae_keras.models.mtcae import STRATEGIES
+from mtcae_keras.models.mtcae import build_mtcae_model
 from mtcae_keras.models.videomae_backbone import VideoMAEBackbone
+from mtcae_keras.models.vit_decoder import ViTDecoder
 
-__all__ = ["VideoMAEBackbone"]
+__all__ = [
+    "MLPDecoder",
+    "STRATEGIES",
+    "TaskHead",
+    "VideoMAEBackbone",
+    "ViTDecoder",
+    "build_mtcae_model",
+]

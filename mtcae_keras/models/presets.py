@@ -43,3 +43,38 @@ BACKBONE_PRESETS = {
 
 # Attention heads of the standard widths; a checkpoint does not store the head count.
 HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1280: 16}
+
+# Decoder presets (reference.md section 1). `notebook` is the public notebook's exact
+# structure; `paper` takes the paper's numbers (5 layers, 3 heads, width 512) and scales the
+# rest of the notebook to that width. Choices the paper leaves open are marked "open".
+DECODER_PRESETS = {
+    "notebook": {
+        "hidden_dim": 256,
+        "num_layers": 3,
+        "num_heads": 3,
+        "key_dim": 256,
+        "mlp_dims": (512, 256),
+        "attention_dropout_rate": 0.3,
+        # open in both: the notebook's MLP dropout rate is not recorded; 0.1 as in Keras' ViT.
+        "dropout_rate": 0.1,
+        "layer_norm_epsilon": 1e-6,
+        "memory_projection": False,  # one shared Dense(256, no bias) on Dropout(0.3)(F)
+        "input_dropout_rate": 0.3,
+        "head_dropout_rate": 0.1,
+        "head_norm_first": False,  # token mean -> LayerNorm -> Dropout -> Dense
+    },
+    "paper": {
+        "hidden_dim": 512,
+        "num_layers": 5,
+        "num_heads": 3,
+        "key_dim": 512,  # open: the notebook's key_dim equals its width
+        "mlp_dims": (1024, 512),  # open: the notebook's 2x width, GELU on both
+        "attention_dropout_rate": 0.3,  # open: the notebook's
+        "dropout_rate": 0.1,  # open
+        "layer_norm_epsilon": 1e-6,
+        "memory_projection": True,  # Algorithm 1 literally: K, V = Norm(Dense(F)) per decoder
+        "input_dropout_rate": 0.3,  # open: the notebook's
+        "head_dropout_rate": 0.1,  # open: the notebook's
+        "head_norm_first": True,  # eq. 7-9: FC(Pool(Norm(Y)))
+    },
+}

@@ -1,0 +1,125 @@
+"""Builds the full MTCAE-DFER model for one of the paper's six structure strategies."""
+
+import keras
+
+from mtcae_keras.models.heads import TaskHead
+from mtcae_keras.models.mlp_decoder import MLPDecoder
+from mtcae_keras.models.presets import DECODER_PRESETS
+from mtcae_keras.models.vit_decoder import ViTDecoder
+
+STRATEGIES = ("stl", "nfs_mlp", "nfs_vit", "fs_mlp", "fs_vit", "cascaded_vit")
+# Cascade order (paper eq. 4-6): face detection, then landmarks, then expression.
+TASKS = ("boxes", "landmarks", "expression")
+_HEAD_ARGS = ("input_dropout_rate", "head_dropout_rate", "head_norm_first")
+
+
+def decoder_config(decoder="paper", **overrides):
+    """The resolved decoder settings: a preset name or dict, plus overrides."""
+    if isinstance(decoder, str):
+        if decoder not in DECODER_PRESETS:
+            raise ValueError(
+                f"Unknown decoder preset {decoder!r}; choose one of {sorted(DECODER_PRESETS)}."
+            )
+        decoder = DECODER_PRESETS[decoder]
+    unknown = set(overrides) - set(DECODER_PRESETS["paper"])
+    if unknown:
+        raise ValueError(f"Unknown decoder settings {sorted(unknown)}.")
+    return {**decoder, **overrides}
+
+
+def build_mtcae_model(
+    backbone,
+    strategy,
+    num_classes,
+    num_frames=16,
+    decoder="paper",
+    freeze_encoder=True,
+    dtype=None,
+    name=None,
+    **decoder_overrides,
+):
+    """Encoder + decoders + heads for a named structure strategy.
+
+    Strategies (paper section 4.3), with `T` the projected encoder tokens and `F` the memory
+    (the projected tokens, or the raw encoder tokens when the decoder projects its own):
+
+    - `stl`: expression head on the encoder tokens only.
+    - `nfs_mlp` / `nfs_vit`: one task-specific MLP / ViT decoder per task on `T`.
+    - `fs_mlp` / `fs_vit`: one shared decoder on `T`, then a task-specific one per task.
+    - `cascaded_vit` (MTCAE-DFER): `Y1 = Dec1(T, F)`, `Y2 = Dec2(Y1, F)`, `Y3 = Dec3(Y2, F)`
+      feeding the box, landmark and expression heads.
+
+    Args:
+        backbone: a `VideoMAEBackbone` (or any model mapping a clip to `(B, tokens, width)`).
+        strategy: str. One of `STRATEGIES`.
+        num_classes: int. Expression classes.
+        num_frames: int. Frames per clip, i.e. the rows of the box and landmark outputs.
+        decoder: str or dict. A `DECODER_PRESETS` name (`paper`, `notebook`) or settings.
+        freeze_encoder: bool. Set `backbone.trainable = False` (the notebook's setting).
+        dtype: dtype policy of the new layers (e.g. `"mixed_bfloat16"`); global if None.
+        name: str. Model name; `mtcae_<strategy>` if None.
+        **decoder_overrides: replace single decoder settings (e.g. `num_layers=1`).
+
+    Returns:
+        A functional `keras.Model` taking `video` `(B, frames, H, W, 3)` normalised float
+        pixels and returning a dict: `boxes` `(B, num_frames, 4)`, `landmarks`
+        `(B, num_frames, 10)`, `expression` `(B, num_classes)` logits, all float32 (`stl`:
+        `expression` only).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}; choose one of {STRATEGIES}.")
+    config = decoder_config(decoder, **decoder_overrides)
+    backbone.trainable = not freeze_encoder
+    video = keras.Input(shape=tuple(backbone.input.shape[1:]), name="video")
+    features = backbone(video)
+    output_shapes = {
+        "boxes": (num_frames, 4),
+        "landmarks": (num_frames, 10),
+        "expression": (num_classes,),
+    }
+
+    def head(task, tokens):
+        return TaskHead(
+            output_shapes[task],
+            norm_first=config["head_norm_first"],
+            dropout_rate=config["head_dropout_rate"],
+            layer_norm_epsilon=config["layer_norm_epsilon"],
+            dtype=dtype,
+            name=task,
+        )(tokens)
+
+    if strategy == "stl":
+        outputs = {"expression": head("expression", features)}
+        return keras.Model(video, outputs, name=name or f"mtcae_{strategy}")
+
+    decoder_args = {k: v for k, v in config.items() if k not in _HEAD_ARGS}
+    mlp_args = {
+        k: decoder_args[k] for k in ("hidden_dim", "num_layers", "mlp_dims", "dropout_rate")
+    }
+    mlp_args["layer_norm_epsilon"] = decoder_args["layer_norm_epsilon"]
+    dropped = keras.layers.Dropout(config["input_dropout_rate"], dtype=dtype, name="token_dropout")(
+        features
+    )
+    tokens = keras.layers.Dense(
+        config["hidden_dim"], use_bias=False, dtype=dtype, name="token_projection"
+    )(dropped)
+    memory = features if config["memory_projection"] else tokens
+
+    def vit(name, query):
+        return ViTDecoder(**decoder_args, dtype=dtype, name=name)(query, memory)
+
+    def mlp(name, query):
+        return MLPDecoder(**mlp_args, dtype=dtype, name=name)(query)
+
+    outputs = {}
+    if strategy == "cascaded_vit":
+        stream = tokens
+        for task in TASKS:
+            stream = vit(f"{task}_decoder", stream)
+            outputs[task] = head(task, stream)
+    else:
+        decode = vit if strategy.endswith("_vit") else mlp
+        shared = decode("shared_decoder", tokens) if strategy.startswith("fs_") else tokens
+        for task in TASKS:
+            outputs[task] = head(task, decode(f"{task}_decoder", shared))
+    return keras.Model(video, outputs, name=name or f"mtcae_{strategy}")
