@@ -173,7 +173,10 @@ class VideoMAEBackbone(keras.Model):
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        trainable = config.pop("trainable", True)
+        backbone = cls(**config)
+        backbone.trainable = trainable  # the functional constructor does not apply it
+        return backbone
 
     @classmethod
     def presets(cls):
