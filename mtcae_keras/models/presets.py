@@ -15,6 +15,17 @@ BACKBONE_PRESETS = {
         "num_heads": 4,
         "intermediate_dim": 64,
     },
+    "videomae_synthetic": {
+        "image_size": 64,
+        "num_frames": 16,
+        "patch_size": 16,
+        "tubelet_size": 2,
+        "hidden_dim": 64,
+        "num_layers": 2,
+        "num_heads": 4,
+        "intermediate_dim": 128,
+        "drop_path_rate": 0.1,
+    },
     "videomae_small": {
         "hidden_dim": 384,
         "num_layers": 12,
@@ -62,6 +73,20 @@ DECODER_PRESETS = {
         "input_dropout_rate": 0.3,
         "head_dropout_rate": 0.1,
         "head_norm_first": False,  # token mean -> LayerNorm -> Dropout -> Dense
+    },
+    "tiny": {
+        "hidden_dim": 64,
+        "num_layers": 1,
+        "num_heads": 2,
+        "key_dim": 32,
+        "mlp_dims": (128, 64),
+        "attention_dropout_rate": 0.1,
+        "dropout_rate": 0.1,
+        "layer_norm_epsilon": 1e-6,
+        "memory_projection": False,
+        "input_dropout_rate": 0.1,
+        "head_dropout_rate": 0.1,
+        "head_norm_first": False,
     },
     "paper": {
         "hidden_dim": 512,

@@ -1,0 +1,135 @@
+"""tf.data input pipeline: built TFDS splits -> (normalised video, targets, sample weights)."""
+
+import importlib
+
+import tensorflow as tf
+
+# Pixel normalisation. ImageNet's (VideoMAE, MAE-DFER) by default; the public notebook's
+# copy slip (std 0.225 on all channels) as an option.
+NORMALIZATIONS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "notebook": ((0.485, 0.456, 0.406), (0.225, 0.225, 0.225)),
+}
+
+# Dataset name -> module of its TFDS builder (imported to register it).
+BUILDER_MODULES = {
+    "synthetic_faces": "tfds_builders.synthetic_faces.synthetic_faces_dataset_builder",
+    "crema_d": "tfds_builders.crema_d.crema_d_dataset_builder",
+    "ravdess": "tfds_builders.ravdess.ravdess_dataset_builder",
+    "mead": "tfds_builders.mead.mead_dataset_builder",
+}
+
+TASKS = ("boxes", "landmarks", "expression")
+
+
+def load_builder(dataset, data_dir=None, config=None, prepare=False, **builder_kwargs):
+    """The TFDS builder of one of our datasets, optionally building it when absent.
+
+    Args:
+        dataset: str. `synthetic_faces`, `crema_d`, `ravdess` or `mead` (optionally
+            `name/config`).
+        data_dir: str. TFDS data directory (TFDS's default if None).
+        config: str. Builder config name (the builder's default if None).
+        prepare: bool. Run `download_and_prepare` when the data is not built yet.
+        **builder_kwargs: passed to the builder (e.g. `download_config`).
+    """
+    name, _, inline_config = dataset.partition("/")
+    config = config or inline_config or None
+    if name not in BUILDER_MODULES:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {sorted(BUILDER_MODULES)}.")
+    try:
+        module = importlib.import_module(BUILDER_MODULES[name])
+    except ModuleNotFoundError as error:
+        raise ValueError(
+            f"The {name} builder is not available ({error}); run from the repository root."
+        ) from error
+    builder = module.Builder(config=config, data_dir=data_dir, **builder_kwargs)
+    if prepare and not builder.is_prepared():
+        builder.download_and_prepare()
+    return builder
+
+
+def fold_splits(num_folds, fold):
+    """`{train, validation, test}` split names for cross-validation fold `fold`.
+
+    The test split is `fold{fold}`; the validation split (checkpoint selection) is the next
+    fold, `fold{(fold + 1) % num_folds}`, so it holds other actors; training uses the rest.
+    """
+    if not 0 <= fold < num_folds:
+        raise ValueError(f"fold must be in [0, {num_folds}); got {fold}.")
+    validation = (fold + 1) % num_folds
+    train = [f"fold{k}" for k in range(num_folds) if k not in (fold, validation)]
+    return {"train": train, "validation": [f"fold{validation}"], "test": [f"fold{fold}"]}
+
+
+def normalize_video(video, normalization="imagenet"):
+    """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"Unknown normalization {normalization!r}; choose one of {sorted(NORMALIZATIONS)}."
+        )
+    mean, std = NORMALIZATIONS[normalization]
+    video = tf.cast(video, tf.float32) / 255.0
+    return (video - tf.constant(mean)) / tf.constant(std)
+
+
+def to_model_io(example, normalization="imagenet", tasks=TASKS):
+    """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
+
+    `face_found` becomes the per-frame sample weight of the box and landmark losses.
+    """
+    face = tf.cast(example["face_found"], tf.float32)
+    targets = {"boxes": example["boxes"], "landmarks": example["landmarks"],
+               "expression": example["label"]}  # fmt: skip
+    weights = {"boxes": face, "landmarks": face, "expression": tf.ones((), tf.float32)}
+    video = normalize_video(example["video"], normalization)
+    return video, {t: targets[t] for t in tasks}, {t: weights[t] for t in tasks}
+
+
+def make_fold_datasets(
+    builder,
+    fold,
+    batch_size=16,
+    normalization="imagenet",
+    tasks=TASKS,
+    shuffle_buffer=512,
+    seed=0,
+    num_folds=None,
+    with_metadata=False,
+):
+    """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
+
+    Args:
+        builder: a prepared TFDS builder with `fold0..fold{K-1}` splits.
+        fold: int. The test fold.
+        batch_size: int. Global batch size.
+        normalization: str. A key of `NORMALIZATIONS`.
+        tasks: outputs of the model (`("expression",)` for STL).
+        shuffle_buffer: int. Shuffle buffer of the training set (reshuffled each epoch).
+        seed: int. Shuffle seed.
+        num_folds: int. Folds of the dataset (counted from its splits if None).
+        with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
+
+    Returns:
+        dict `train`, `validation`, `test` of batched, prefetched datasets.
+    """
+    names = sorted(s for s in builder.info.splits if s.startswith("fold"))
+    num_folds = num_folds or len(names)
+    splits = fold_splits(num_folds, fold)
+    out = {}
+    for part, split_names in splits.items():
+        training = part == "train"
+        ds = builder.as_dataset(split="+".join(split_names), shuffle_files=training)
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+        def convert(example, keep=with_metadata and not training):
+            video, targets, weights = to_model_io(example, normalization, tasks)
+            if keep:
+                return video, targets, weights, {"clip_id": example["clip_id"],
+                                                 "actor": example["actor"]}  # fmt: skip
+            return video, targets, weights
+
+        ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+        out[part] = ds.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
+    return out

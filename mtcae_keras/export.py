@@ -1,0 +1,51 @@
+"""SavedModel export for TF Serving: uint8 video in, named predictions out."""
+
+import keras
+import tensorflow as tf
+
+from mtcae_keras.data.input_pipeline import NORMALIZATIONS
+
+
+def export_saved_model(model, path, normalization="imagenet", class_names=None):
+    """Writes a SavedModel whose `serving_default` takes raw uint8 clips.
+
+    Signature: `video` uint8 `(None, frames, height, width, 3)` (any batch size) ->
+    `expression_probabilities` `(None, C)`, `expression_logits`, and, when the model has them,
+    `boxes` `(None, frames, 4)` and `landmarks` `(None, frames, 10)` scaled to [0, 1].
+    Normalisation happens inside, so clients send pixels as decoded. Loading needs only
+    TensorFlow (`tf.saved_model.load`), not this package.
+
+    Args:
+        model: a `build_mtcae_model` model.
+        path: str. Output folder.
+        normalization: str. The key of `NORMALIZATIONS` the model was trained with.
+        class_names: list of str, stored as the `class_names` asset-free constant.
+    """
+    mean, std = NORMALIZATIONS[normalization]
+    shape = (None,) + tuple(model.input.shape[1:])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8, name="video")])
+    def serve(video):
+        pixels = (tf.cast(video, tf.float32) / 255.0 - mean) / std
+        outputs = model(pixels, training=False)
+        if not isinstance(outputs, dict):
+            outputs = {"expression": outputs}
+        logits = tf.cast(outputs["expression"], tf.float32)
+        result = {
+            "expression_logits": logits,
+            "expression_probabilities": tf.nn.softmax(logits, axis=-1),
+        }
+        for name in ("boxes", "landmarks"):
+            if name in outputs:
+                result[name] = tf.cast(outputs[name], tf.float32)
+        return result
+
+    archive.add_endpoint("serving_default", serve)
+    if class_names is not None:
+        archive.add_variable_collection(
+            "class_names", [tf.Variable(list(class_names), trainable=False, name="class_names")]
+        )
+    archive.write_out(path, verbose=False)
+    return path

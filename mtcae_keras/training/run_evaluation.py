@@ -1,0 +1,138 @@
+"""Evaluates a run dir's best checkpoint on its test fold; pools several runs."""
+
+import json
+import os
+
+import numpy as np
+
+from mtcae_keras.training.evaluation import classification_metrics
+from mtcae_keras.training.evaluation import localisation_metrics
+
+
+def load_run_config(run_dir):
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir}: no config.json; is this a train.py run dir?")
+    with open(path) as file:
+        return json.load(file)
+
+
+def predict_test_fold(run_dir, data_dir=None):
+    """Predictions of `checkpoints/best.keras` on the run's test fold, as numpy arrays."""
+    import keras
+
+    from mtcae_keras.data.input_pipeline import load_builder
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+
+    config = load_run_config(run_dir)
+    checkpoint = os.path.join(run_dir, "checkpoints", "best.keras")
+    if not os.path.exists(checkpoint):
+        raise FileNotFoundError(f"{run_dir}: no checkpoints/best.keras (training not finished?)")
+    model = keras.saving.load_model(checkpoint, compile=False)
+    builder = load_builder(
+        config["dataset_name"],
+        data_dir=data_dir or config["data_dir"],
+        config=config["dataset_config"],
+    )
+    tasks = tuple(config["tasks"])
+    test = make_fold_datasets(
+        builder, config["fold"], config["batch_size"], config["normalization"], tasks,
+        with_metadata=True,
+    )["test"]  # fmt: skip
+    collected = {}
+    for video, targets, weights, meta in test:
+        outputs = model(video, training=False)
+        outputs = outputs if isinstance(outputs, dict) else {"expression": outputs}
+        batch = {
+            "clip_id": meta["clip_id"].numpy().astype(str),
+            "actor": meta["actor"].numpy().astype(str),
+            "label": targets["expression"].numpy(),
+            "logits": np.asarray(outputs["expression"], np.float32),
+        }
+        for name in ("boxes", "landmarks"):
+            if name in outputs:
+                batch[f"pred_{name}"] = np.asarray(outputs[name], np.float32)
+                batch[name] = targets[name].numpy()
+                batch["face_found"] = weights[name].numpy() > 0
+        for key, value in batch.items():
+            collected.setdefault(key, []).append(value)
+    return {key: np.concatenate(values) for key, values in collected.items()}, model, config
+
+
+def metrics_from_predictions(predictions, class_names):
+    """All test metrics of one prediction set (or a pooled concatenation of several)."""
+    metrics = classification_metrics(
+        predictions["label"], predictions["logits"].argmax(-1), class_names
+    )
+    if "pred_boxes" in predictions:
+        metrics.update(
+            localisation_metrics(
+                predictions["pred_boxes"], predictions["boxes"],
+                predictions["pred_landmarks"], predictions["landmarks"],
+                predictions["face_found"],
+            )
+        )  # fmt: skip
+    return metrics
+
+
+def pool_predictions(prediction_sets):
+    """Concatenates the predictions of several runs (MAE-DFER pools folds this way)."""
+    keys = set.intersection(*(set(p) for p in prediction_sets))
+    return {key: np.concatenate([p[key] for p in prediction_sets]) for key in sorted(keys)}
+
+
+def plot_confusion_matrix(matrix, class_names, path, title):
+    """Writes a row-normalised confusion matrix as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix, np.float64)
+    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(1 + 0.8 * len(class_names), 0.8 * len(class_names)))
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            color = "white" if rates[i, j] > 0.5 else "black"
+            axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", color=color)
+    axis.set_xticks(range(len(class_names)), class_names)
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, label="recall")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluate_run(run_dir, export=False, data_dir=None):
+    """Writes metrics.json, predictions.npz and confusion_matrix.png into `run_dir`.
+
+    Args:
+        run_dir: str. A train.py run dir.
+        export: bool. Also write `saved_model/` for TF Serving.
+        data_dir: str. Overrides the TFDS data dir recorded in the run's config.
+    """
+    predictions, model, config = predict_test_fold(run_dir, data_dir)
+    class_names = config["class_names"]
+    metrics = metrics_from_predictions(predictions, class_names)
+    metrics.update({"fold": config["fold"], "strategy": config["strategy"],
+                    "dataset": config["dataset_name"], "checkpoint": "best"})  # fmt: skip
+    with open(os.path.join(run_dir, "metrics.json"), "w") as file:
+        json.dump(metrics, file, indent=2)
+    np.savez(os.path.join(run_dir, "predictions.npz"), **predictions)
+    plot_confusion_matrix(
+        metrics["confusion_matrix"], class_names,
+        os.path.join(run_dir, "confusion_matrix.png"),
+        f"{config['dataset_name']} fold {config['fold']} {config['strategy']}: "
+        f"UAR {100 * metrics['uar']:.1f}",
+    )  # fmt: skip
+    if export:
+        from mtcae_keras.export import export_saved_model
+
+        export_saved_model(
+            model, os.path.join(run_dir, "saved_model"), config["normalization"], class_names
+        )
+    return metrics

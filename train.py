@@ -1,0 +1,253 @@
+"""Train MTCAE-DFER on one cross-validation fold.
+
+    python train.py --dataset crema_d --fold 0 [--strategy cascaded_vit] [--encoder PRESET|PATH]
+                    [--epochs N] [--batch-size N] [--data-dir DIR] [--output RUN_DIR] [--export]
+
+The run dir holds config.json (everything resolved), checkpoints/best.keras (selected on the
+validation fold, never the test fold), log.csv, tensorboard/, metrics.json (test fold) and,
+with --export, saved_model/. Re-running the same command resumes an interrupted run from its
+last completed epoch.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mtcae_keras import STRATEGIES  # noqa: E402
+from mtcae_keras import VideoMAEBackbone  # noqa: E402
+from mtcae_keras import build_mtcae_model  # noqa: E402
+from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
+from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
+from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
+from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
+from mtcae_keras.training import compile_mtcae_model  # noqa: E402
+from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
+
+# Datasets that need no download are built on first use; the others need `tfds build`.
+GENERATED_DATASETS = ("synthetic_faces",)
+DEFAULT_ENCODERS = {"synthetic_faces": "videomae_synthetic"}
+DEFAULT_DECODERS = {"synthetic_faces": "tiny"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, help="synthetic_faces, crema_d, ravdess, mead")
+    parser.add_argument("--dataset-config", help="TFDS builder config (builder default if unset)")
+    parser.add_argument("--fold", type=int, default=0, help="test fold")
+    parser.add_argument("--strategy", default="cascaded_vit", choices=STRATEGIES)
+    parser.add_argument("--encoder", help="preset name, checkpoint, or converted .weights.h5")
+    parser.add_argument("--decoder", help=f"decoder preset: {sorted(DECODER_PRESETS)}")
+    parser.add_argument(
+        "--freeze-encoder",
+        action=argparse.BooleanOptionalAction,
+        help="freeze the encoder (default: frozen for pretrained checkpoints, trained for presets)",
+    )
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=16, help="global batch size")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument("--normalization", default="imagenet", choices=sorted(NORMALIZATIONS))
+    parser.add_argument(
+        "--mixed-precision",
+        default="auto",
+        choices=["auto", "off", "bfloat16", "float16"],
+        help="auto: mixed_bfloat16 on GPUs of compute capability >= 8.0, else off",
+    )
+    parser.add_argument("--jit-compile", default="auto", choices=["auto", "on", "off"])
+    parser.add_argument(
+        "--distribute", default="auto", choices=["auto", "none", "mirrored", "multi_worker"]
+    )
+    parser.add_argument("--monitor", default="uar", choices=["uar", "loss"],
+                        help="validation quantity that selects the best checkpoint")  # fmt: skip
+    parser.add_argument("--lr-patience", type=int, default=10)
+    parser.add_argument("--stop-patience", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", help="TFDS data dir (default: TFDS's)")
+    parser.add_argument("--output", help="run dir (default: runs/<dataset>_<strategy>_fold<k>)")
+    parser.add_argument("--export", action="store_true", help="also write saved_model/")
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    return parser.parse_args(argv)
+
+
+def resolve_distribution(mode):
+    """The tf.distribute strategy: Mirrored with >1 GPU, multi-worker from TF_CONFIG."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if mode == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            sys.exit("--distribute multi_worker needs TF_CONFIG (see README).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def resolve_precision(mode):
+    if mode == "auto":
+        gpus = tf.config.list_physical_devices("GPU")
+        details = [tf.config.experimental.get_device_details(g) for g in gpus]
+        capable = details and all(d.get("compute_capability", (0, 0)) >= (8, 0) for d in details)
+        mode = "bfloat16" if capable else "off"
+    return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mode]
+
+
+def resolve_jit(mode, strategy):
+    """XLA on unless asked off. Keras's "auto" silently disables XLA under any distribution
+    strategy and on CPU-only hosts; we decide explicitly and log the choice."""
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    distributed = strategy.num_replicas_in_sync > 1
+    # XLA under MirroredStrategy compiles per replica and works with Keras 3 + TF 2.21;
+    # on one CPU device it also speeds up our small models (see bench/).
+    return not distributed or bool(tf.config.list_physical_devices("GPU"))
+
+
+def best_logged_value(log_path, monitor, mode):
+    """Best value of `monitor` in an earlier attempt's log.csv, or None."""
+    if not os.path.exists(log_path):
+        return None
+    with open(log_path) as file:
+        rows = list(csv.DictReader(file))
+    values = [float(row[monitor]) for row in rows if row.get(monitor) not in (None, "")]
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+def build_backbone(args, info):
+    video_shape = info.features["video"].shape
+    num_frames, image_size = video_shape[0], video_shape[1]
+    name = args.encoder or DEFAULT_ENCODERS.get(args.dataset.split("/")[0], "videomae_base")
+    if name in VideoMAEBackbone.presets():
+        return VideoMAEBackbone.from_preset(name, image_size=image_size, num_frames=num_frames)
+    return VideoMAEBackbone.from_preset(name)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    dataset_name = args.dataset.split("/")[0]
+    run_dir = args.output or os.path.join("runs", f"{dataset_name}_{args.strategy}_fold{args.fold}")
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    # 1. Distribution, precision, XLA: resolved explicitly and logged.
+    strategy = resolve_distribution(args.distribute)
+    precision = resolve_precision(args.mixed_precision)
+    keras.mixed_precision.set_global_policy(precision)
+    jit_compile = resolve_jit(args.jit_compile, strategy)
+    print(f"replicas: {strategy.num_replicas_in_sync}, policy: {precision}, XLA: {jit_compile}")
+
+    # 2. Data: the fold's train / validation / test splits (validation = other actors).
+    builder = load_builder(
+        args.dataset,
+        data_dir=args.data_dir,
+        config=args.dataset_config,
+        prepare=dataset_name in GENERATED_DATASETS,
+    )
+    if not builder.is_prepared():
+        sys.exit(
+            f"{args.dataset} is not built in {builder.data_dir_root}. Build it first: "
+            f"tfds build tfds_builders/{dataset_name} --manual_dir DIR (see README, Datasets)."
+        )
+    class_names = builder.info.features["label"].names
+    tasks = ("expression",) if args.strategy == "stl" else ("boxes", "landmarks", "expression")
+    data = make_fold_datasets(
+        builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed
+    )
+
+    # 3. Model, compiled with the paper's losses and AdamW.
+    decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")
+    with strategy.scope():
+        backbone = build_backbone(args, builder.info)
+        pretrained = not (args.encoder or "").startswith("videomae_") and args.encoder
+        freeze = args.freeze_encoder if args.freeze_encoder is not None else bool(pretrained)
+        model = build_mtcae_model(
+            backbone,
+            args.strategy,
+            len(class_names),
+            num_frames=backbone.num_frames,
+            decoder=decoder,
+            freeze_encoder=freeze,
+        )
+        compile_mtcae_model(
+            model, len(class_names), args.lr, args.weight_decay, jit_compile=jit_compile
+        )
+
+    config = {
+        **vars(args),
+        "run_dir": run_dir,
+        "dataset_name": dataset_name,
+        "dataset_config": builder.builder_config.name if builder.builder_config else None,
+        "data_dir": builder.data_dir_root,
+        "encoder": backbone.name,
+        "encoder_config": backbone.get_config(),
+        "decoder": decoder,
+        "freeze_encoder": freeze,
+        "class_names": list(class_names),
+        "tasks": list(tasks),
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "replicas": strategy.num_replicas_in_sync,
+        "trainable_params": int(sum(w.numpy().size for w in model.trainable_weights)),
+        "total_params": int(model.count_params()),
+    }
+    with open(os.path.join(run_dir, "config.json"), "w") as file:
+        json.dump(config, file, indent=2, default=str)
+    print(f"run dir: {run_dir} ({config['trainable_params']:,} trainable parameters)")
+
+    # 4. Callbacks: best checkpoint on validation, LR plateau, early stop, NaN stop, resume.
+    monitor_name = "uar" if args.monitor == "uar" else "loss"
+    prefix = "" if args.strategy == "stl" or monitor_name == "loss" else "expression_"
+    monitor = f"val_{prefix}{monitor_name}"
+    mode = "max" if monitor_name == "uar" else "min"
+    plateau = "val_loss" if args.strategy == "stl" else "val_expression_loss"
+    best_checkpoint = keras.callbacks.ModelCheckpoint(
+        os.path.join(run_dir, "checkpoints", "best.keras"),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+    )
+    previous_best = best_logged_value(os.path.join(run_dir, "log.csv"), monitor, mode)
+    if previous_best is not None:  # resuming: keep the best checkpoint of the earlier epochs
+        best_checkpoint.best = previous_best
+        print(f"resuming; best {monitor} so far: {previous_best:.4f}")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+        best_checkpoint,
+        keras.callbacks.ReduceLROnPlateau(
+            plateau, factor=0.1, patience=args.lr_patience, mode="min"
+        ),
+        keras.callbacks.EarlyStopping(monitor, mode=mode, patience=args.stop_patience),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+    ]
+
+    # 5. Train.
+    start = time.time()
+    model.fit(
+        data["train"],
+        validation_data=data["validation"],
+        epochs=args.epochs,
+        callbacks=callbacks,
+        verbose=args.verbose,
+    )
+    print(f"trained in {time.time() - start:.0f} s")
+
+    # 6. Test the best checkpoint (not the last epoch) and optionally export it.
+    metrics = evaluate_run(run_dir, export=args.export)
+    print(f"test fold {args.fold}: WAR {100 * metrics['war']:.2f}  UAR {100 * metrics['uar']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
