@@ -3,6 +3,26 @@
 import keras
 
 
+def build_gelu_mlp(dims, input_shape, dtype_policy, prefix):
+    """Built `Dense(units, gelu)` layers of widths `dims` (shared by both decoders).
+
+    Args:
+        dims: tuple of int. Widths.
+        input_shape: tuple. Shape of the MLP's input.
+        dtype_policy: dtype policy of the layers.
+        prefix: str. Layer names are `{prefix}_{j}`.
+    """
+    layers, shape = [], tuple(input_shape)
+    for j, units in enumerate(dims):
+        dense = keras.layers.Dense(
+            units, activation="gelu", dtype=dtype_policy, name=f"{prefix}_{j}"
+        )
+        dense.build(shape)
+        shape = shape[:-1] + (units,)
+        layers.append(dense)
+    return layers
+
+
 @keras.saving.register_keras_serializable(package="mtcae_keras")
 class MLPDecoder(keras.layers.Layer):
     """The `ViTDecoder` with its cross-attention removed: `Y = MLP(Norm(Y)) + Y` per layer.
@@ -53,15 +73,9 @@ class MLPDecoder(keras.layers.Layer):
             )
             norm.build(input_shape)
             self.norms.append(norm)
-            mlp, width = [], input_shape
-            for j, units in enumerate(self.mlp_dims):
-                dense = keras.layers.Dense(
-                    units, activation="gelu", dtype=self.dtype_policy, name=f"layer_{i}_mlp_{j}"
-                )
-                dense.build(width)
-                width = width[:-1] + (units,)
-                mlp.append(dense)
-            self.mlps.append(mlp)
+            self.mlps.append(
+                build_gelu_mlp(self.mlp_dims, input_shape, self.dtype_policy, f"layer_{i}_mlp")
+            )
         self.dropout = keras.layers.Dropout(
             self.dropout_rate, dtype=self.dtype_policy, name="mlp_dropout"
         )

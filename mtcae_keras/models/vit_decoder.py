@@ -2,6 +2,8 @@
 
 import keras
 
+from mtcae_keras.models.mlp_decoder import build_gelu_mlp
+
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
 class ViTDecoder(keras.layers.Layer):
@@ -105,15 +107,9 @@ class ViTDecoder(keras.layers.Layer):
             attention.build(query_shape, memory_shape, memory_shape)
             self.attentions.append(attention)
             self.mlp_norms.append(self._norm(f"layer_{i}_mlp_norm", query_shape))
-            mlp, width = [], query_shape
-            for j, units in enumerate(self.mlp_dims):
-                dense = keras.layers.Dense(
-                    units, activation="gelu", dtype=self.dtype_policy, name=f"layer_{i}_mlp_{j}"
-                )
-                dense.build(width)
-                width = width[:-1] + (units,)
-                mlp.append(dense)
-            self.mlps.append(mlp)
+            self.mlps.append(
+                build_gelu_mlp(self.mlp_dims, query_shape, self.dtype_policy, f"layer_{i}_mlp")
+            )
         self.dropout = keras.layers.Dropout(
             self.dropout_rate, dtype=self.dtype_policy, name="mlp_dropout"
         )
