@@ -81,9 +81,14 @@ def resolve_distribution(mode):
     """The tf.distribute strategy: Mirrored with >1 GPU, multi-worker from TF_CONFIG."""
     gpus = tf.config.list_logical_devices("GPU")
     if mode == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            sys.exit("--distribute multi_worker needs TF_CONFIG (see README).")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # Measured with Keras 3.15 + TF 2.21 and two local workers: model.fit under
+        # MultiWorkerMirroredStrategy fails with "Attempt to convert a value (PerReplica...)"
+        # (keras-team/keras#20585, tensorflow/tensorflow#72388). Fail clearly instead.
+        sys.exit(
+            "--distribute multi_worker: Keras 3 model.fit does not work under "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585). Use one machine with "
+            "MirroredStrategy (--distribute mirrored) for now; see README, Distribution."
+        )
     if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
