@@ -34,7 +34,8 @@ def _config(size, frames, image_size):
 
 
 def _time(step, repeats):
-    step()  # warm-up (and compilation)
+    step()  # warm-up and compilation
+    step()  # oneDNN / thread-pool warm-up: torch's first calls are measurably slower
     start = time.perf_counter()
     for _ in range(repeats):
         step()
@@ -135,7 +136,7 @@ def main(argv=None):
     parser.add_argument("--modes", nargs="+", default=["infer", "train"])
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--bf16", action="store_true", help="also measure mixed_bfloat16")
     parser.add_argument("--output", help="write the rows as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
