@@ -1,0 +1,144 @@
+"""crema_d: CREMA-D video clips with MTCNN face boxes / landmarks and actor-block folds."""
+
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
+from mtcae_keras.data.video_reader import VideoDecodeError
+from mtcae_keras.data.video_reader import read_video
+
+CLASS_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+# MAE-DFER's five subject-independent folds: contiguous actor blocks.
+FOLD_ACTORS = ((1001, 1018), (1019, 1036), (1037, 1054), (1055, 1072), (1073, 1091))
+FILE_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.flv$")
+
+_LOG = logging.getLogger(__name__)
+
+_INSTRUCTIONS = """
+Download CREMA-D's video clips (ODbL 1.0) from https://github.com/CheyneyComputerScience/CREMA-D
+(Git LFS folder `VideoFlash/`, 7,442 files `<actor>_<sentence>_<emotion>_<level>.flv`) and pass
+the folder that holds them, or any folder above it, as --manual_dir:
+
+    tfds build tfds_builders/crema_d --manual_dir ~/data/CREMA-D
+
+Accepted layouts: `DIR/VideoFlash/*.flv` (the repository) or `DIR/*.flv` (flat).
+"""
+
+
+def fold_of(actor):
+    for fold, (first, last) in enumerate(FOLD_ACTORS):
+        if first <= actor <= last:
+            return fold
+    return None
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """CREMA-D: 16 frames per clip at 224x224, MTCNN labels, 5 actor-block folds."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+    NUM_FRAMES = 16
+    IMAGE_SIZE = 224
+
+    def _info(self):
+        frames, size = self.NUM_FRAMES, self.IMAGE_SIZE
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "video": tfds.features.Video(
+                        shape=(frames, size, size, 3), encoding_format="jpeg"
+                    ),
+                    "boxes": tfds.features.Tensor(shape=(frames, 4), dtype=np.float32),
+                    "landmarks": tfds.features.Tensor(shape=(frames, 10), dtype=np.float32),
+                    "face_found": tfds.features.Tensor(shape=(frames,), dtype=np.bool_),
+                    "label": tfds.features.ClassLabel(names=CLASS_NAMES),
+                    "actor": tfds.features.Text(),
+                    "clip_id": tfds.features.Text(),
+                    "sentence": tfds.features.Text(),
+                    "intensity": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=None,
+            homepage="https://github.com/CheyneyComputerScience/CREMA-D",
+        )
+
+    def _report_path(self):
+        return os.path.join(self.data_dir_root, self.name, f"{self.version}_report.json")
+
+    def _update_report(self, section, values):
+        path = self._report_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        report = json.load(open(path)) if os.path.exists(path) else {}
+        report[section] = values
+        with open(path, "w") as file:
+            json.dump(report, file, indent=2, sort_keys=True)
+
+    def _split_generators(self, dl_manager):
+        root = dl_manager.manual_dir
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"CREMA-D folder {root} does not exist.\n{_INSTRUCTIONS}")
+        by_fold, unexpected = {}, []
+        for folder, _, names in os.walk(root):
+            for name in sorted(names):
+                if not name.lower().endswith(".flv"):
+                    continue
+                match = FILE_NAME.match(name)
+                fold = fold_of(int(match.group(1))) if match else None
+                if match is None or match.group(3) not in CLASS_NAMES or fold is None:
+                    unexpected.append(os.path.relpath(os.path.join(folder, name), root))
+                    continue
+                by_fold.setdefault(fold, []).append(os.path.join(folder, name))
+        for name in unexpected:
+            _LOG.warning("crema_d: skipping %s: unexpected file name", name)
+        if not by_fold:
+            raise FileNotFoundError(f"No CREMA-D .flv clips under {root}.\n{_INSTRUCTIONS}")
+        self._update_report("unexpected_files", sorted(unexpected))
+        missing = [f"fold{k}" for k in range(len(FOLD_ACTORS)) if k not in by_fold]
+        if missing:
+            _LOG.warning("crema_d: no clips for %s; those splits are not written", missing)
+        return {
+            f"fold{fold}": self._generate_examples(sorted(paths), f"fold{fold}")
+            for fold, paths in sorted(by_fold.items())
+        }
+
+    def _generate_examples(self, paths, split):
+        labeler = MTCNNLabeler()
+        report = {"found": len(paths), "kept": 0, "skipped": {}, "no_face_clips": [],
+                  "frames_without_face": 0, "per_class": {}}  # fmt: skip
+        for path in paths:
+            clip_id = os.path.splitext(os.path.basename(path))[0]
+            actor, sentence, emotion, level = FILE_NAME.match(os.path.basename(path)).groups()
+            try:
+                frames, _ = read_video(path, self.NUM_FRAMES, self.IMAGE_SIZE)
+            except VideoDecodeError as error:
+                _LOG.warning("crema_d: skipping %s", error)
+                report["skipped"][clip_id] = error.reason
+                continue
+            labels = labeler.label(frames)
+            missing = int((~labels["face_found"]).sum())
+            report["frames_without_face"] += missing
+            if missing == self.NUM_FRAMES:  # kept: the expression label is still valid
+                report["no_face_clips"].append(clip_id)
+            report["kept"] += 1
+            report["per_class"][emotion] = report["per_class"].get(emotion, 0) + 1
+            yield (
+                clip_id,
+                {
+                    "video": frames,
+                    "boxes": labels["boxes"],
+                    "landmarks": labels["landmarks"],
+                    "face_found": labels["face_found"],
+                    "label": emotion,
+                    "actor": actor,
+                    "clip_id": clip_id,
+                    "sentence": sentence,
+                    "intensity": level,
+                },
+            )
+        self._update_report(split, report)
