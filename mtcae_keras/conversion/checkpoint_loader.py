@@ -22,34 +22,11 @@ _WEIGHT_FILES = (
 
 
 def _read_safetensors(path):
-    import ml_dtypes
+    """All tensors of a `.safetensors` file (bfloat16 arrives as `ml_dtypes.bfloat16`)."""
     from safetensors import safe_open
 
-    tensors = {}
-    try:
-        with safe_open(path, framework="numpy") as file:
-            for key in file.keys():
-                tensors[key] = file.get_tensor(key)
-        return tensors
-    except (TypeError, ValueError):
-        pass
-    # The numpy backend of safetensors has no bfloat16: read the raw buffers instead.
-    with open(path, "rb") as file:
-        header_size = int.from_bytes(file.read(8), "little")
-        header = json.loads(file.read(header_size))
-        data = file.read()
-    dtypes = {
-        "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
-        "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
-        "BOOL": np.bool_,
-    }  # fmt: skip
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=dtypes[info["dtype"]])
-        tensors[key] = array.reshape(info["shape"])
-    return tensors
+    with safe_open(path, framework="numpy") as file:
+        return {key: file.get_tensor(key) for key in file.keys()}
 
 
 def _read_torch_file(path):
