@@ -56,6 +56,11 @@ def parse_args(argv=None):
     parser.add_argument("--weight-decay", type=float, default=1e-3)
     parser.add_argument("--normalization", default="imagenet", choices=sorted(NORMALIZATIONS))
     parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="random clip translation with matching label shift (train only)",
+    )
+    parser.add_argument(
         "--mixed-precision",
         default="auto",
         choices=["auto", "off", "bfloat16", "float16"],
@@ -166,8 +171,9 @@ def main(argv=None):
     class_names = builder.info.features["label"].names
     tasks = ("expression",) if args.strategy == "stl" else ("boxes", "landmarks", "expression")
     data = make_fold_datasets(
-        builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed
-    )
+        builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
+        augment=args.augment,
+    )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
     decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")

@@ -73,6 +73,41 @@ def normalize_video(video, normalization="imagenet"):
     return (video - tf.constant(mean)) / tf.constant(std)
 
 
+def random_translate(example, max_shift=0.08, seed=None, shift=None):
+    """Shifts a whole clip by the same random offset; boxes and landmarks move with it.
+
+    The frames are reflect-padded by `max_shift` of their size and cropped back at a random
+    `(dy, dx)` pixel offset, the same for every frame. Label coordinates shift by
+    `(dx / W, dy / H)` and are clipped to [0, 1] (boxes keep their clipped extent).
+
+    Args:
+        example: dict with `video` `(T, H, W, 3)`, `boxes` `(T, 4)`, `landmarks` `(T, 10)`.
+        max_shift: float. Largest shift as a fraction of the frame size.
+        seed: int. Op seed for the random offset.
+        shift: optional `(dy, dx)` integer pixels, replacing the random draw (tests).
+    """
+    video = example["video"]
+    height, width = video.shape[1], video.shape[2]
+    pad_y, pad_x = int(round(max_shift * height)), int(round(max_shift * width))
+    if shift is None:
+        dy = tf.random.uniform((), -pad_y, pad_y + 1, tf.int32, seed=seed)
+        dx = tf.random.uniform((), -pad_x, pad_x + 1, tf.int32, seed=seed)
+    else:
+        dy, dx = tf.constant(shift[0], tf.int32), tf.constant(shift[1], tf.int32)
+    padded = tf.pad(video, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
+    video = padded[:, pad_y - dy : pad_y - dy + height, pad_x - dx : pad_x - dx + width]
+    offset = tf.stack([tf.cast(dx, tf.float32) / width, tf.cast(dy, tf.float32) / height])
+    landmarks = tf.reshape(example["landmarks"], (-1, 5, 2)) + offset
+    landmarks = tf.reshape(tf.clip_by_value(landmarks, 0.0, 1.0), (-1, 10))
+    corners = tf.concat(
+        [example["boxes"][:, :2], example["boxes"][:, :2] + example["boxes"][:, 2:]], -1
+    )
+    corners = tf.clip_by_value(corners + tf.tile(offset, [2]), 0.0, 1.0)
+    boxes = tf.concat([corners[:, :2], corners[:, 2:] - corners[:, :2]], -1)
+    return {**example, "video": tf.ensure_shape(video, example["video"].shape),
+            "boxes": boxes, "landmarks": landmarks}  # fmt: skip
+
+
 def to_model_io(example, normalization="imagenet", tasks=TASKS):
     """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
 
@@ -96,6 +131,7 @@ def make_fold_datasets(
     seed=0,
     num_folds=None,
     with_metadata=False,
+    augment=False,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -109,6 +145,8 @@ def make_fold_datasets(
         seed: int. Shuffle seed.
         num_folds: int. Folds of the dataset (counted from its splits if None).
         with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
+        augment: bool. Random clip translation (`random_translate`) on the training set only.
+            Off by default: the paper trains without augmentation.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -122,6 +160,8 @@ def make_fold_datasets(
         ds = builder.as_dataset(split="+".join(split_names), shuffle_files=training)
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            if augment:
+                ds = ds.map(random_translate, num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(example, keep=with_metadata and not training):
             video, targets, weights = to_model_io(example, normalization, tasks)
