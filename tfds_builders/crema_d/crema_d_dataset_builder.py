@@ -6,6 +6,7 @@ import os
 import re
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
@@ -73,18 +74,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _update_report(self, section, values):
         path = self._report_path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        report = json.load(open(path)) if os.path.exists(path) else {}
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        report = {}
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as file:
+                report = json.load(file)
         report[section] = values
-        with open(path, "w") as file:
+        with tf.io.gfile.GFile(path, "w") as file:
             json.dump(report, file, indent=2, sort_keys=True)
 
     def _split_generators(self, dl_manager):
-        root = dl_manager.manual_dir
-        if not os.path.isdir(root):
+        root = os.fspath(dl_manager.manual_dir)
+        if not tf.io.gfile.isdir(root):
             raise FileNotFoundError(f"CREMA-D folder {root} does not exist.\n{_INSTRUCTIONS}")
         by_fold, unexpected = {}, []
-        for folder, _, names in os.walk(root):
+        for folder, _, names in tf.io.gfile.walk(root):
             for name in sorted(names):
                 if not name.lower().endswith(".flv"):
                     continue
