@@ -3,6 +3,17 @@
 import keras
 
 
+def check_mlp_dims(mlp_dims, hidden_dim):
+    """The MLP of a residual decoder layer must end at the stream width."""
+    mlp_dims = tuple(mlp_dims)
+    if mlp_dims[-1] != hidden_dim:
+        raise ValueError(
+            f"The MLP must end at hidden_dim={hidden_dim} for the residual; got mlp_dims="
+            f"{mlp_dims}."
+        )
+    return mlp_dims
+
+
 def build_gelu_mlp(dims, input_shape, dtype_policy, prefix):
     """Built `Dense(units, gelu)` layers of widths `dims` (shared by both decoders).
 
@@ -50,12 +61,7 @@ class MLPDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        mlp_dims = tuple(mlp_dims)
-        if mlp_dims[-1] != hidden_dim:
-            raise ValueError(
-                f"The MLP must end at hidden_dim={hidden_dim} for the residual; got mlp_dims="
-                f"{mlp_dims}."
-            )
+        mlp_dims = check_mlp_dims(mlp_dims, hidden_dim)
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.mlp_dims = mlp_dims

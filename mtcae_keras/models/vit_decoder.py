@@ -3,6 +3,7 @@
 import keras
 
 from mtcae_keras.models.mlp_decoder import build_gelu_mlp
+from mtcae_keras.models.mlp_decoder import check_mlp_dims
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
@@ -56,12 +57,7 @@ class ViTDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        mlp_dims = tuple(mlp_dims)
-        if mlp_dims[-1] != hidden_dim:
-            raise ValueError(
-                f"The MLP must end at hidden_dim={hidden_dim} for the residual; got mlp_dims="
-                f"{mlp_dims}."
-            )
+        mlp_dims = check_mlp_dims(mlp_dims, hidden_dim)
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.num_heads = num_heads

@@ -5,10 +5,10 @@ import logging
 import os
 import re
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mtcae_keras.data.features import multitask_features
 from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
 from mtcae_keras.data.video_reader import VideoDecodeError
 from mtcae_keras.data.video_reader import read_video
@@ -50,20 +50,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         frames, size = self.NUM_FRAMES, self.IMAGE_SIZE
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "video": tfds.features.Video(
-                        shape=(frames, size, size, 3), encoding_format="jpeg"
-                    ),
-                    "boxes": tfds.features.Tensor(shape=(frames, 4), dtype=np.float32),
-                    "landmarks": tfds.features.Tensor(shape=(frames, 10), dtype=np.float32),
-                    "face_found": tfds.features.Tensor(shape=(frames,), dtype=np.bool_),
-                    "label": tfds.features.ClassLabel(names=CLASS_NAMES),
-                    "actor": tfds.features.Text(),
-                    "clip_id": tfds.features.Text(),
-                    "sentence": tfds.features.Text(),
-                    "intensity": tfds.features.Text(),
-                }
+            features=multitask_features(
+                frames,
+                size,
+                CLASS_NAMES,
+                sentence=tfds.features.Text(),
+                intensity=tfds.features.Text(),
             ),
             supervised_keys=None,
             homepage="https://github.com/CheyneyComputerScience/CREMA-D",

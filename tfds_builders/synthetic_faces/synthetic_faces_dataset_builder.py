@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mtcae_keras.data.features import multitask_features
 from mtcae_keras.data.synthetic_face_renderer import CLASS_NAMES
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 
@@ -63,19 +64,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self):
         size, frames = self.builder_config.image_size, self.builder_config.num_frames
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "video": tfds.features.Video(
-                        shape=(frames, size, size, 3), encoding_format="jpeg"
-                    ),
-                    "boxes": tfds.features.Tensor(shape=(frames, 4), dtype=np.float32),
-                    "landmarks": tfds.features.Tensor(shape=(frames, 10), dtype=np.float32),
-                    "face_found": tfds.features.Tensor(shape=(frames,), dtype=np.bool_),
-                    "label": tfds.features.ClassLabel(names=CLASS_NAMES),
-                    "actor": tfds.features.Text(),
-                    "clip_id": tfds.features.Text(),
-                    "intensity": tfds.features.Scalar(dtype=np.float32),
-                }
+            features=multitask_features(
+                frames, size, CLASS_NAMES, intensity=tfds.features.Scalar(dtype=np.float32)
             ),
             supervised_keys=None,
             homepage="https://github.com/mtcae-keras/mtcae-keras",
