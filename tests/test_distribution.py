@@ -48,8 +48,7 @@ SCRIPT = textwrap.dedent(
     mirrored_loss, mirrored_weights = run(mirrored)
     np.savez(sys.argv[1], single_loss=single_loss, mirrored_loss=mirrored_loss,
              weight_diff=max(float(np.abs(a - b).max())
-                             for a, b in zip(single_weights, mirrored_weights)),
-             moved=max(float(np.abs(a).max()) for a in single_weights))
+                             for a, b in zip(single_weights, mirrored_weights)))
     """
 )
 

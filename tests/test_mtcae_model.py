@@ -142,7 +142,7 @@ def test_vit_decoder_computes_algorithm_1():
     rng = np.random.default_rng(0)
     y = rng.standard_normal((2, 5, 16)).astype("float32")
     f = rng.standard_normal((2, 7, 12)).astype("float32")
-    actual = decoder(y, f)
+    decoder(y, f)  # builds the weights
     for weight in decoder.weights:  # move LayerNorms and biases off their initial values
         weight.assign(weight.numpy() + 0.1 * rng.standard_normal(weight.shape))
     actual = np.asarray(decoder(y, f))

@@ -7,7 +7,6 @@ import zipfile
 
 import numpy as np
 
-from mtcae_keras.conversion.torch_zip_reader import OpaqueObject
 from mtcae_keras.conversion.torch_zip_reader import is_torch_zip
 from mtcae_keras.conversion.torch_zip_reader import read_torch_zip
 from mtcae_keras.conversion.videomae_keys import canonical_key
@@ -180,7 +179,7 @@ def load_videomae_checkpoint(path):
         key: (value.astype(np.float32) if np.issubdtype(value.dtype, np.floating)
               or value.dtype.name == "bfloat16" else value)
         for key, value in _read_weights(weight_path).items()
-        if isinstance(value, np.ndarray) and not isinstance(value, OpaqueObject)
+        if isinstance(value, np.ndarray)
     }  # fmt: skip
     if config_path and os.path.exists(config_path):
         with open(config_path) as file:

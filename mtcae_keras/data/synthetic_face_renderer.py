@@ -96,15 +96,15 @@ class SyntheticFaceRenderer:
             "style": {k: rng.normal(0, 0.15) for k in ("brow_raise", "mouth_curve")},
         }
 
-    def _expression(self, label, strength, identity, rng):
+    def _apex_deltas(self, label, identity, rng):
+        """Per-clip change from neutral at full strength: the class's apex geometry, scaled by
+        the actor's style and a small per-clip jitter."""
         apex = EXPRESSIONS[label]
-        jitter = {k: rng.normal(0, 0.1) for k in _NEUTRAL}
-        params = {}
-        for key, neutral in _NEUTRAL.items():
-            delta = apex.get(key, neutral) - neutral
-            delta *= 1 + jitter[key] + (identity["style"].get(key, 0.0))
-            params[key] = neutral + strength * delta
-        return params
+        return {
+            key: (apex.get(key, neutral) - neutral)
+            * (1 + rng.normal(0, 0.1) + identity["style"].get(key, 0.0))
+            for key, neutral in _NEUTRAL.items()
+        }
 
     def _background(self, rng):
         """Smooth random texture and a few shapes around a muted base colour."""
@@ -168,11 +168,13 @@ class SyntheticFaceRenderer:
         landmarks = np.empty((frames, 10), np.float32)
         grid = np.mgrid[0:size, 0:size][::-1].astype(np.float32) / size - 0.5
         lighting = gain * (1 + light_amp * (light_dir[0] * grid[0] + light_dir[1] * grid[1]))
+        deltas = self._apex_deltas(
+            label, identity, self._rng(3, actor, CLASS_NAMES.index(label), clip_index)
+        )
         for t in range(frames):
             phase = t / max(frames - 1, 1)
-            progress = _smoothstep((phase - onset) / max(apex - onset, 1e-3))
-            params = self._expression(label, strength * progress, identity, self._rng(
-                3, actor, CLASS_NAMES.index(label), clip_index))  # fmt: skip
+            progress = strength * _smoothstep((phase - onset) / max(apex - onset, 1e-3))
+            params = {k: _NEUTRAL[k] + progress * deltas[k] for k in _NEUTRAL}
             center = start + (end - start) * phase
             scale = half * (1 + 0.04 * math.sin(2 * math.pi * phase + wobble))
             angle = angle0 + (angle1 - angle0) * phase + 2 * math.sin(4 * phase + wobble)

@@ -49,11 +49,11 @@ def predict_test_fold(run_dir, data_dir=None):
             "label": targets["expression"].numpy(),
             "logits": np.asarray(outputs["expression"], np.float32),
         }
-        for name in ("boxes", "landmarks"):
-            if name in outputs:
+        if "boxes" in outputs:
+            batch["face_found"] = weights["boxes"].numpy() > 0
+            for name in ("boxes", "landmarks"):
                 batch[f"pred_{name}"] = np.asarray(outputs[name], np.float32)
                 batch[name] = targets[name].numpy()
-                batch["face_found"] = weights[name].numpy() > 0
         for key, value in batch.items():
             collected.setdefault(key, []).append(value)
     return {key: np.concatenate(values) for key, values in collected.items()}, model, config
