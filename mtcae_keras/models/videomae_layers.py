@@ -9,7 +9,6 @@ variable.
 import keras
 import numpy as np
 from keras import ops
-from keras_cv.layers import DropPath
 
 
 def sinusoid_position_embedding(num_positions, dim):
@@ -108,7 +107,9 @@ class VideoMAEAttention(keras.layers.Layer):
     """Multi-head self-attention with a fused `qkv` projection and separate q / v biases.
 
     The key bias is fixed at zero (VideoMAE's `qkv_bias`); the softmax runs in float32 even
-    under a mixed-precision policy.
+    under a mixed-precision policy. Without attention dropout the attention goes through
+    `keras.ops.dot_product_attention`, which uses a fused (flash) kernel where the backend has
+    one.
 
     Args:
         hidden_dim: int. Token width.
@@ -164,19 +165,23 @@ class VideoMAEAttention(keras.layers.Layer):
         batch, tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
         qkv = self.qkv(inputs)
         if self.qv_bias:
-            bias = ops.concatenate([self.q_bias, ops.zeros_like(self.q_bias), self.v_bias], axis=0)
+            zero = ops.zeros((self.hidden_dim,), dtype=self.q_bias.dtype)
+            bias = ops.concatenate([self.q_bias, zero, self.v_bias], axis=0)
             qkv = qkv + ops.cast(bias, qkv.dtype)
         qkv = ops.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
-        query, key, value = qkv[0], qkv[1], qkv[2]
-        query = query * ops.cast(self.head_dim**-0.5, query.dtype)
-        logits = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
-        probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
-        probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
-        context = ops.matmul(probs, value)
-        context = ops.reshape(
-            ops.transpose(context, (0, 2, 1, 3)), (batch, tokens, self.hidden_dim)
-        )
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        scale = self.head_dim**-0.5
+        if self.attention_dropout_rate and training:
+            # Dropout on the probabilities needs them explicitly: the unfused path.
+            logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
+            probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
+            probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
+            context = ops.einsum("bnts,bsnh->btnh", probs, value)
+        else:
+            # Fused where the backend has a kernel (cuDNN flash attention on GPU under JAX);
+            # elsewhere the same einsum / float32 softmax / einsum as above.
+            context = ops.dot_product_attention(query, key, value, scale=scale)
+        context = ops.reshape(context, (batch, tokens, self.hidden_dim))
         return self.proj_dropout(self.proj(context), training=training)
 
     def compute_output_shape(self, input_shape):
@@ -276,7 +281,16 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
             self.gamma_2 = self.add_weight(
                 shape=(self.hidden_dim,), initializer=init, name="gamma_2"
             )
-        self.drop_path = DropPath(self.drop_path_rate, dtype=self.dtype_policy, name="drop_path")
+        if self.drop_path_rate > 0:
+            # keras_cv imports TensorFlow, so it is loaded only where stochastic depth is used:
+            # a rate-0 encoder also runs on the JAX backend (the GPU bench uses this).
+            from keras_cv.layers import DropPath
+
+            self.drop_path = DropPath(
+                self.drop_path_rate, dtype=self.dtype_policy, name="drop_path"
+            )
+        else:
+            self.drop_path = keras.layers.Identity(dtype=self.dtype_policy, name="drop_path")
         self.built = True
 
     def call(self, inputs, training=None):

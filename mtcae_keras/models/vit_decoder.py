@@ -117,14 +117,18 @@ class ViTDecoder(keras.layers.Layer):
         memory = self.memory_norm(memory)
         y, scores = query, []
         for i in range(self.num_layers):
-            z, score = self.attentions[i](
+            outputs = self.attentions[i](
                 self.query_norms[i](y),
                 memory,
                 memory,
                 training=training,
-                return_attention_scores=True,
+                return_attention_scores=return_attention_scores,
             )
-            scores.append(score)
+            if return_attention_scores:
+                z, score = outputs
+                scores.append(score)
+            else:
+                z = outputs
             z = z + y
             y = self.mlp_norms[i](z)
             for dense in self.mlps[i]:
