@@ -28,6 +28,7 @@ from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
+from mtcae_keras.training import DistributedTrainer  # noqa: E402
 from mtcae_keras.training import compile_mtcae_model  # noqa: E402
 from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
 
@@ -84,16 +85,11 @@ def parse_args(argv=None):
 
 def resolve_distribution(mode):
     """The tf.distribute strategy: Mirrored with >1 GPU, multi-worker from TF_CONFIG."""
-    gpus = tf.config.list_logical_devices("GPU")
     if mode == "multi_worker":
-        # Measured with Keras 3.15 + TF 2.21 and two local workers: model.fit under
-        # MultiWorkerMirroredStrategy fails with "Attempt to convert a value (PerReplica...)"
-        # (keras-team/keras#20585, tensorflow/tensorflow#72388). Fail clearly instead.
-        sys.exit(
-            "--distribute multi_worker: Keras 3 model.fit does not work under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585). Use one machine with "
-            "MirroredStrategy (--distribute mirrored) for now; see README, Distribution."
-        )
+        # Keras 3 fit cannot drive this strategy (keras-team/keras#20585): main() trains it
+        # with DistributedTrainer's strategy.run loop instead.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")  # initialises TF's context: after the above
     if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -150,10 +146,11 @@ def main(argv=None):
     dataset_name = args.dataset.split("/")[0]
     run_dir = args.output or os.path.join("runs", f"{dataset_name}_{args.strategy}_fold{args.fold}")
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
 
-    # 1. Distribution, precision, XLA: resolved explicitly and logged.
+    # 1. Distribution, precision, XLA: resolved explicitly and logged. The strategy comes
+    # first: a multi-worker one must configure TF's collectives before anything else runs.
     strategy = resolve_distribution(args.distribute)
+    keras.utils.set_random_seed(args.seed)
     precision = resolve_precision(args.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
     jit_compile = resolve_jit(args.jit_compile, strategy)
@@ -246,15 +243,30 @@ def main(argv=None):
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
 
-    # 5. Train.
+    # 5. Train. Multi-worker runs use our strategy.run loop: Keras 3 fit fails there.
     start = time.time()
-    model.fit(
-        data["train"],
-        validation_data=data["validation"],
-        epochs=args.epochs,
-        callbacks=callbacks,
-        verbose=args.verbose,
-    )
+    if args.distribute == "multi_worker":
+        with strategy.scope():
+            optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+        trainer = DistributedTrainer(model, optimizer, strategy)
+        trainer.fit(
+            data["train"],
+            args.epochs,
+            validation_data=data["validation"],
+            log_path=os.path.join(run_dir, "log.csv"),
+            checkpoint_path=os.path.join(run_dir, "checkpoints", "best.keras"),
+            verbose=args.verbose,
+        )
+        if not trainer.is_chief:
+            return 0
+    else:
+        model.fit(
+            data["train"],
+            validation_data=data["validation"],
+            epochs=args.epochs,
+            callbacks=callbacks,
+            verbose=args.verbose,
+        )
     print(f"trained in {time.time() - start:.0f} s")
 
     # 6. Test the best checkpoint (not the last epoch) and optionally export it.

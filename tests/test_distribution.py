@@ -1,5 +1,6 @@
 """MirroredStrategy over two logical CPUs equals one device at the same global batch."""
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,105 @@ def test_mirrored_equals_single_device(tmp_path):
     np.testing.assert_allclose(result["mirrored_loss"], result["single_loss"], rtol=1e-5)
     assert result["single_loss"][2] < result["single_loss"][0]  # it trained
     assert float(result["weight_diff"]) <= 1e-5
+
+
+WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    from mtcae_keras import VideoMAEBackbone, build_mtcae_model
+    from mtcae_keras.training import compile_mtcae_model
+    from mtcae_keras.training.distributed_trainer import DistributedTrainer
+
+    out, mode = sys.argv[1], sys.argv[2]
+    if mode == "multi_worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+
+    def make_model():
+        keras.utils.set_random_seed(0)
+        backbone = VideoMAEBackbone.from_preset("videomae_tiny")
+        return build_mtcae_model(
+            backbone, "cascaded_vit", 6, num_frames=4, decoder="tiny", freeze_encoder=False,
+            dropout_rate=0.0, attention_dropout_rate=0.0, input_dropout_rate=0.0,
+            head_dropout_rate=0.0)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 4, 32, 32, 3)).astype("float32")
+    y = {"boxes": rng.random((16, 4, 4)).astype("float32"),
+         "landmarks": rng.random((16, 4, 10)).astype("float32"),
+         "expression": rng.integers(0, 6, 16)}
+    mask = np.ones((16, 4), "float32")
+    mask[1, 2] = mask[5, :] = mask[10, 1:] = 0.0  # uneven: replicas hold different face counts
+    w = {"boxes": mask, "landmarks": mask, "expression": np.ones(16, "float32")}
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(8).with_options(options)
+
+    with strategy.scope():
+        model = make_model()
+        optimizer = keras.optimizers.AdamW(1e-3, weight_decay=1e-3)
+    trainer = DistributedTrainer(model, optimizer, strategy)
+    history = trainer.fit(dataset, epochs=2, verbose=0)
+    result = {"loss": [h["loss"] for h in history], "weights": model.get_weights()}
+    if mode == "single":  # the same two epochs through compile + fit on one device
+        reference = make_model()
+        compile_mtcae_model(reference, 6, jit_compile=False)
+        fit = reference.fit(dataset, epochs=2, shuffle=False, verbose=0).history
+        result["fit_loss"] = fit["loss"]
+        result["fit_weights"] = reference.get_weights()
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
+    if task["index"] == 0:
+        np.savez(out, loss=result["loss"], fit_loss=result.get("fit_loss", []),
+                 **{f"w{i}": v for i, v in enumerate(result["weights"])},
+                 **{f"f{i}": v for i, v in enumerate(result.get("fit_weights", []))})
+    """
+)
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_two_local_workers_equal_one_device(tmp_path):
+    """`--distribute multi_worker`'s loop: two worker processes on 127.0.0.1 give the same
+    losses and weights as one device at the same global batch, with uneven face masks."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    single = tmp_path / "single.npz"
+    subprocess.run([sys.executable, "-c", WORKER_SCRIPT, str(single), "single"], check=True,
+                   env=env, cwd=root, timeout=600)  # fmt: skip
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    multi = tmp_path / "multi.npz"
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, str(multi), "multi_worker"],
+            env={**env, "TF_CONFIG": json.dumps(config)}, cwd=root,
+        ))  # fmt: skip
+    codes = [process.wait(timeout=600) for process in processes]
+    assert codes == [0, 0]
+    single, multi = np.load(single), np.load(multi)
+    # Our loop on one device equals Keras fit with compile_mtcae_model's losses...
+    np.testing.assert_allclose(single["loss"], single["fit_loss"], rtol=1e-5)
+    count = len([k for k in single.files if k.startswith("w")])
+    assert max(np.abs(single[f"w{i}"] - single[f"f{i}"]).max() for i in range(count)) <= 1e-5
+    # ...and two workers equal one device.
+    np.testing.assert_allclose(multi["loss"], single["loss"], rtol=1e-5)
+    assert max(np.abs(multi[f"w{i}"] - single[f"w{i}"]).max() for i in range(count)) <= 1e-5
+    assert single["loss"][1] < single["loss"][0]  # it trained

@@ -1,6 +1,7 @@
 """Losses, metrics and compilation for MTCAE-DFER training."""
 
 from mtcae_keras.training.compile import compile_mtcae_model
+from mtcae_keras.training.distributed_trainer import DistributedTrainer
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.losses import masked_mse
 from mtcae_keras.training.losses import mtcae_losses
@@ -8,6 +9,7 @@ from mtcae_keras.training.unweighted_average_recall import UnweightedAverageReca
 
 __all__ = [
     "DEFAULT_LOSS_WEIGHTS",
+    "DistributedTrainer",
     "UnweightedAverageRecall",
     "compile_mtcae_model",
     "masked_mse",

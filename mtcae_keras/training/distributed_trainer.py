@@ -1,0 +1,198 @@
+"""A custom training loop for `tf.distribute` strategies that Keras 3 `fit` cannot drive.
+
+Keras 3.15 + TF 2.21 `model.fit` fails under `MultiWorkerMirroredStrategy`
+(keras-team/keras#20585): its symbolic build reduces a distributed batch with an eager
+collective. This loop needs neither: it runs `strategy.run` over a compiled train step, with
+the losses of `compile_mtcae_model` reduced over the *global* batch, so that N workers give the
+same update as one device at the same global batch (the masked box / landmark means divide by
+the face frames of all replicas, not of each one).
+"""
+
+import csv
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
+
+
+class DistributedTrainer:
+    """Trains a `build_mtcae_model` model with `strategy.run` (any `tf.distribute` strategy).
+
+    Build the model and the optimizer inside `strategy.scope()`. Datasets yield
+    `(video, targets, sample_weights)` global batches as `make_fold_datasets` gives them.
+
+    Args:
+        model: the model; its output dict names the tasks it has.
+        optimizer: a `keras.optimizers.Optimizer`, created in the strategy's scope.
+        strategy: a `tf.distribute.Strategy`.
+        loss_weights: dict of output -> weight; missing outputs keep the paper's defaults.
+
+    Example:
+    ```python
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = build_mtcae_model(backbone, "cascaded_vit", 6)
+        optimizer = keras.optimizers.AdamW(1e-3, weight_decay=1e-3)
+    trainer = DistributedTrainer(model, optimizer, strategy)
+    history = trainer.fit(data["train"], epochs=10, validation_data=data["validation"])
+    ```
+    """
+
+    def __init__(self, model, optimizer, strategy, loss_weights=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        outputs = list(model.output.keys()) if isinstance(model.output, dict) else ["expression"]
+        self.outputs = outputs
+        weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+        self.loss_weights = {name: weights[name] for name in outputs}
+        with strategy.scope():
+            self.optimizer.build(model.trainable_variables)
+        self._train_step = None
+        self._eval_step = None
+
+    @property
+    def is_chief(self):
+        """True on the one worker that writes logs and checkpoints (worker 0 or the chief)."""
+        return _is_chief(self.strategy)
+
+    def _global_sum(self, value):
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+    def _losses(self, targets, outputs, sample_weights):
+        """Per-task losses of this replica's share, scaled so the replicas' sum is the global
+        mean; returns (total, per-task dict, correct predictions, examples)."""
+        per_task = {}
+        for name in self.outputs:
+            predicted = tf.cast(outputs[name] if isinstance(outputs, dict) else outputs, "float32")
+            target = targets[name] if isinstance(targets, dict) else targets
+            if name == "expression":
+                values = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.cast(target, "int32"), logits=predicted
+                )
+                weight = tf.ones_like(values)
+            else:
+                values = tf.reduce_mean(tf.square(predicted - tf.cast(target, "float32")), -1)
+                weight = tf.cast(sample_weights[name], "float32")
+            denominator = tf.maximum(self._global_sum(tf.reduce_sum(weight)), 1e-12)
+            per_task[name] = tf.reduce_sum(values * weight) / denominator
+        total = tf.add_n([self.loss_weights[n] * per_task[n] for n in self.outputs])
+        logits = outputs["expression"] if isinstance(outputs, dict) else outputs
+        labels = targets["expression"] if isinstance(targets, dict) else targets
+        hits = tf.cast(tf.argmax(logits, -1, output_type="int32") == tf.cast(labels, "int32"),
+                       "float32")  # fmt: skip
+        return total, per_task, tf.reduce_sum(hits), tf.cast(tf.size(hits), "float32")
+
+    def _replica_train_step(self, video, targets, sample_weights):
+        with tf.GradientTape() as tape:
+            outputs = self.model(video, training=True)
+            total, per_task, hits, count = self._losses(targets, outputs, sample_weights)
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply(gradients, variables)  # sums the replicas' gradients
+        return total, per_task, hits, count
+
+    def _replica_eval_step(self, video, targets, sample_weights):
+        outputs = self.model(video, training=False)
+        total, per_task, hits, count = self._losses(targets, outputs, sample_weights)
+        return total, per_task, hits, count
+
+    def _distributed(self, replica_fn):
+        strategy = self.strategy
+
+        @tf.function(reduce_retracing=True)
+        def step(batch):
+            results = strategy.run(replica_fn, args=batch)
+            return tf.nest.map_structure(
+                lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), results
+            )
+
+        return step
+
+    def _run_epoch(self, dataset, step):
+        sums, batches = None, 0
+        options = tf.data.Options()  # shard examples, not files: TFDS folds have few files
+        policy = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = policy
+        dataset = dataset.with_options(options)
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            results = step(batch)
+            values = tf.nest.map_structure(lambda v: float(v.numpy()), results)
+            sums = values if sums is None else tf.nest.map_structure(np.add, sums, values)
+            batches += 1
+        if not batches:
+            raise ValueError("The dataset yielded no batch.")
+        total, per_task, hits, count = sums
+        logs = {"loss": total / batches, "expression_accuracy": hits / count}
+        logs.update({f"{name}_loss": value / batches for name, value in per_task.items()})
+        return logs
+
+    def train_on_dataset(self, dataset):
+        """One pass over `dataset`; returns the mean losses and the expression accuracy."""
+        if self._train_step is None:
+            self._train_step = self._distributed(self._replica_train_step)
+        return self._run_epoch(dataset, self._train_step)
+
+    def evaluate(self, dataset):
+        """Mean losses and expression accuracy over `dataset` (no update)."""
+        if self._eval_step is None:
+            self._eval_step = self._distributed(self._replica_eval_step)
+        return self._run_epoch(dataset, self._eval_step)
+
+    def fit(self, dataset, epochs, validation_data=None, log_path=None, checkpoint_path=None,
+            verbose=1):  # fmt: skip
+        """Trains for `epochs`; keeps the best checkpoint on validation expression accuracy.
+
+        Args:
+            dataset: training `tf.data.Dataset` of global batches.
+            epochs: int.
+            validation_data: optional dataset evaluated after each epoch.
+            log_path: optional CSV file for the per-epoch logs (written by the chief only).
+            checkpoint_path: optional `.keras` path for the best model (chief only; the
+                best is chosen on `val_expression_accuracy`, or on training loss without
+                validation data).
+            verbose: 0 silent, 1 one line per epoch (chief only).
+
+        Returns:
+            list of per-epoch log dicts.
+        """
+        chief = self.is_chief
+        history, best = [], None
+        for epoch in range(epochs):
+            start = time.time()
+            logs = {"epoch": epoch, **self.train_on_dataset(dataset)}
+            if validation_data is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
+            logs["seconds"] = time.time() - start
+            history.append(logs)
+            score = logs.get("val_expression_accuracy", -logs["loss"])
+            improved = best is None or score > best
+            best = score if improved else best
+            if chief and checkpoint_path and improved:
+                self.model.save(checkpoint_path)
+            if chief and log_path:
+                _append_csv(log_path, logs)
+            if chief and verbose:
+                text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch")
+                print(f"epoch {epoch + 1}/{epochs}  {text}", flush=True)
+        return history
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0)
+
+
+def _append_csv(path, logs):
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(logs))
+        if new:
+            writer.writeheader()
+        writer.writerow(logs)
