@@ -10,18 +10,27 @@ from tests.test_video_reader import crema_d_clips
 from tfds_builders.crema_d import crema_d_dataset_builder
 
 
-def test_build_from_the_real_clips(tmp_path):
-    clips = crema_d_clips()
+def _manual_dir(tmp_path):
     manual = tmp_path / "manual" / "VideoFlash"
     manual.mkdir(parents=True)
-    for clip in clips:
+    for clip in crema_d_clips():
         os.symlink(clip, manual / os.path.basename(clip))
     (manual / "notes.flv").write_bytes(b"not a clip name")  # unexpected name: reported
     (manual / "1002_DFA_ANG_XX.flv").write_bytes(b"")  # empty file: skipped and reported
-    builder = crema_d_dataset_builder.Builder(data_dir=str(tmp_path / "tfds"))
+    return tmp_path / "manual"
+
+
+def _build(manual, data_dir, workers, monkeypatch):
+    monkeypatch.setenv("MTCAE_LABEL_WORKERS", str(workers))
+    builder = crema_d_dataset_builder.Builder(data_dir=str(data_dir))
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "manual"))
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual))
     )
+    return builder
+
+
+def test_build_from_the_real_clips(tmp_path, monkeypatch):
+    builder = _build(_manual_dir(tmp_path), tmp_path / "tfds", 2, monkeypatch)
     assert set(builder.info.splits) == {"fold0"}
     examples = list(tfds.as_numpy(builder.as_dataset(split="fold0")))
     assert len(examples) == 6
@@ -43,6 +52,21 @@ def test_build_from_the_real_clips(tmp_path):
     assert report["unexpected_files"] == ["VideoFlash/notes.flv"]
     assert report["fold0"]["found"] == 7 and report["fold0"]["kept"] == 6
     assert report["fold0"]["skipped"] == {"1002_DFA_ANG_XX": "empty file (0 bytes)"}
+
+
+def test_two_builds_write_identical_records(tmp_path, monkeypatch):
+    """Keys and records do not depend on the build or on the number of labelling workers."""
+    manual = _manual_dir(tmp_path)
+    builds = [_build(manual, tmp_path / f"tfds{n}", n, monkeypatch) for n in (1, 2)]
+    files = []
+    for builder in builds:
+        folder = builder.data_dir
+        names = sorted(n for n in os.listdir(folder) if "tfrecord" in n)
+        files.append({n: open(os.path.join(folder, n), "rb").read() for n in names})
+    assert files[0].keys() == files[1].keys() and files[0]
+    assert files[0] == files[1]
+    keys = [[e["clip_id"] for e in tfds.as_numpy(b.as_dataset(split="fold0"))] for b in builds]
+    assert keys[0] == keys[1] and len(keys[0]) == 6
 
 
 def test_missing_folder_names_the_download_page(tmp_path):

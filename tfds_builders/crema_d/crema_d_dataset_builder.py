@@ -8,10 +8,8 @@ import re
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 from mtcae_keras.data.features import multitask_features
-from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
-from mtcae_keras.data.video_reader import VideoDecodeError
-from mtcae_keras.data.video_reader import read_video
 
 CLASS_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 # MAE-DFER's five subject-independent folds: contiguous actor blocks.
@@ -104,19 +102,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         }
 
     def _generate_examples(self, paths, split):
-        labeler = MTCNNLabeler()
+        pool = ClipLabellingPool(
+            num_frames=self.NUM_FRAMES, image_size=self.IMAGE_SIZE, progress=f"crema_d {split}"
+        )
         report = {"found": len(paths), "kept": 0, "skipped": {}, "no_face_clips": [],
                   "frames_without_face": 0, "per_class": {}}  # fmt: skip
-        for path in paths:
+        for path, frames, labels, error in pool.imap(paths):
             clip_id = os.path.splitext(os.path.basename(path))[0]
             actor, sentence, emotion, level = FILE_NAME.match(os.path.basename(path)).groups()
-            try:
-                frames, _ = read_video(path, self.NUM_FRAMES, self.IMAGE_SIZE)
-            except VideoDecodeError as error:
-                _LOG.warning("crema_d: skipping %s", error)
-                report["skipped"][clip_id] = error.reason
+            if error is not None:
+                _LOG.warning("crema_d: skipping %s: %s", path, error)
+                report["skipped"][clip_id] = error
                 continue
-            labels = labeler.label(frames)
             missing = int((~labels["face_found"]).sum())
             report["frames_without_face"] += missing
             if missing == self.NUM_FRAMES:  # kept: the expression label is still valid

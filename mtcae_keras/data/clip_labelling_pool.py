@@ -1,0 +1,102 @@
+"""Decode, sample and MTCNN-label many clips in parallel worker processes."""
+
+import concurrent.futures
+import multiprocessing
+import os
+
+_WORKER = {}
+
+
+def _init_worker(num_frames, image_size, min_confidence, threads):
+    if threads:  # a fresh worker process; 0 = this process, left as it is
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
+
+    _WORKER.update(
+        labeler=MTCNNLabeler(min_confidence), num_frames=num_frames, image_size=image_size
+    )
+
+
+def _label_clip(path):
+    """`(frames, labels, None)` for a readable clip, `(None, None, reason)` otherwise."""
+    from mtcae_keras.data.video_reader import VideoDecodeError
+    from mtcae_keras.data.video_reader import read_video
+
+    try:
+        frames, _ = read_video(path, _WORKER["num_frames"], _WORKER["image_size"])
+    except VideoDecodeError as error:  # returned, not raised: the reason must cross processes
+        return None, None, error.reason
+    return frames, _WORKER["labeler"].label(frames), None
+
+
+class ClipLabellingPool:
+    """Reads 16 frames per clip and labels them with MTCNN, in `num_workers` processes.
+
+    MTCNN (many small convolutions on an image pyramid) uses a second core poorly, so
+    separate processes with one thread each scale better than one process with many threads
+    (measured in `bench/labelling.py`). Results come back in the order of the paths, so a
+    build's records do not depend on the number of workers. `num_workers=1` runs in this
+    process.
+
+    Args:
+        num_workers: int. Worker processes; None reads `MTCAE_LABEL_WORKERS`, else uses one
+            per CPU core.
+        num_frames: int. Frames sampled per clip.
+        image_size: int. Frame side after resizing.
+        min_confidence: float. MTCNN detections below it count as no face.
+        progress: bool or str. Show a tqdm progress bar (a str is its description).
+
+    Example:
+    ```python
+    pool = ClipLabellingPool(num_workers=2)
+    for path, frames, labels, error in pool.imap(paths):
+        ...
+    ```
+    """
+
+    def __init__(self, num_workers=None, num_frames=16, image_size=224, min_confidence=0.9,
+                 progress=True):  # fmt: skip
+        if num_workers is None:
+            num_workers = int(os.environ.get("MTCAE_LABEL_WORKERS", 0)) or os.cpu_count() or 1
+        self.num_workers = max(1, int(num_workers))
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.min_confidence = min_confidence
+        self.progress = progress
+
+    def imap(self, paths):
+        """Yields `(path, frames, labels, error)` per path, in order; `error` is a reason
+        string (frames and labels None) for a clip that could not be decoded."""
+        paths = list(paths)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            label = self.progress if isinstance(self.progress, str) else "labelling clips"
+            bar = tqdm(total=len(paths), desc=label, unit="clip")
+        try:
+            for path, result in zip(paths, self._results(paths), strict=True):
+                if bar is not None:
+                    bar.update()
+                yield (path, *result)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _results(self, paths):
+        init = (self.num_frames, self.image_size, self.min_confidence)
+        if self.num_workers == 1:
+            if _WORKER.get("init") != init:
+                _init_worker(*init, threads=0)  # this process: TF's default thread count
+                _WORKER["init"] = init
+            yield from map(_label_clip, paths)
+            return
+        context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
+        with concurrent.futures.ProcessPoolExecutor(
+            self.num_workers, mp_context=context, initializer=_init_worker, initargs=(*init, 1)
+        ) as executor:
+            yield from executor.map(_label_clip, paths)
