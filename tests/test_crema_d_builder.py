@@ -6,6 +6,7 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
+from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 from tests.test_video_reader import crema_d_clips
 from tfds_builders.crema_d import crema_d_dataset_builder
 
@@ -57,6 +58,7 @@ def test_build_from_the_real_clips(tmp_path, monkeypatch):
 def test_two_builds_write_identical_records(tmp_path, monkeypatch):
     """Keys and records do not depend on the build or on the number of labelling workers."""
     manual = _manual_dir(tmp_path)
+    monkeypatch.setattr(ClipLabellingPool, "MIN_CLIPS_PER_WORKER", 1)  # 2 workers for 7 clips
     builds = [_build(manual, tmp_path / f"tfds{n}", n, monkeypatch) for n in (1, 2)]
     files = []
     for builder in builds:

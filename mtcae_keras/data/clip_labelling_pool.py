@@ -40,7 +40,8 @@ class ClipLabellingPool:
     separate processes with one thread each scale better than one process with many threads
     (measured in `bench/labelling.py`). Results come back in the order of the paths, so a
     build's records do not depend on the number of workers. `num_workers=1` runs in this
-    process.
+    process, and so does a call with fewer than `MIN_CLIPS_PER_WORKER` clips per worker (a
+    worker takes seconds to start: TensorFlow and the MTCNN weights).
 
     Args:
         num_workers: int. Worker processes; None reads `MTCAE_LABEL_WORKERS`, else uses one
@@ -57,6 +58,8 @@ class ClipLabellingPool:
         ...
     ```
     """
+
+    MIN_CLIPS_PER_WORKER = 8
 
     def __init__(self, num_workers=None, num_frames=16, image_size=224, min_confidence=0.9,
                  progress=True):  # fmt: skip
@@ -89,7 +92,8 @@ class ClipLabellingPool:
 
     def _results(self, paths):
         init = (self.num_frames, self.image_size, self.min_confidence)
-        if self.num_workers == 1:
+        workers = min(self.num_workers, len(paths) // self.MIN_CLIPS_PER_WORKER)
+        if workers <= 1:
             if _WORKER.get("init") != init:
                 _init_worker(*init, threads=0)  # this process: TF's default thread count
                 _WORKER["init"] = init
@@ -97,6 +101,6 @@ class ClipLabellingPool:
             return
         context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
         with concurrent.futures.ProcessPoolExecutor(
-            self.num_workers, mp_context=context, initializer=_init_worker, initargs=(*init, 1)
+            workers, mp_context=context, initializer=_init_worker, initargs=(*init, 1)
         ) as executor:
             yield from executor.map(_label_clip, paths)

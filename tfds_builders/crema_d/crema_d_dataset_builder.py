@@ -1,6 +1,5 @@
 """crema_d: CREMA-D video clips with MTCNN face boxes / landmarks and actor-block folds."""
 
-import json
 import logging
 import os
 import re
@@ -8,8 +7,8 @@ import re
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 from mtcae_keras.data.features import multitask_features
+from mtcae_keras.data.labelled_video_builder import LabelledVideoBuilder
 
 CLASS_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 # MAE-DFER's five subject-independent folds: contiguous actor blocks.
@@ -36,7 +35,15 @@ def fold_of(actor):
     return None
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+def _clip(path):
+    """`(key, path, features)` of one clip: the key is the file name without extension."""
+    key = os.path.splitext(os.path.basename(path))[0]
+    actor, sentence, emotion, level = FILE_NAME.match(os.path.basename(path)).groups()
+    features = {"label": emotion, "actor": actor, "sentence": sentence, "intensity": level}
+    return key, path, features
+
+
+class Builder(LabelledVideoBuilder):
     """CREMA-D: 16 frames per clip at 224x224, MTCNN labels, 5 actor-block folds."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -59,20 +66,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="https://github.com/CheyneyComputerScience/CREMA-D",
         )
 
-    def _report_path(self):
-        return os.path.join(self.data_dir_root, self.name, f"{self.version}_report.json")
-
-    def _update_report(self, section, values):
-        path = self._report_path()
-        tf.io.gfile.makedirs(os.path.dirname(path))
-        report = {}
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path) as file:
-                report = json.load(file)
-        report[section] = values
-        with tf.io.gfile.GFile(path, "w") as file:
-            json.dump(report, file, indent=2, sort_keys=True)
-
     def _split_generators(self, dl_manager):
         root = os.fspath(dl_manager.manual_dir)
         if not tf.io.gfile.isdir(root):
@@ -88,50 +81,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     unexpected.append(os.path.relpath(os.path.join(folder, name), root))
                     continue
                 by_fold.setdefault(fold, []).append(os.path.join(folder, name))
-        for name in unexpected:
-            _LOG.warning("crema_d: skipping %s: unexpected file name", name)
         if not by_fold:
             raise FileNotFoundError(f"No CREMA-D .flv clips under {root}.\n{_INSTRUCTIONS}")
-        self._update_report("unexpected_files", sorted(unexpected))
+        self._report_unexpected(unexpected)
         missing = [f"fold{k}" for k in range(len(FOLD_ACTORS)) if k not in by_fold]
         if missing:
             _LOG.warning("crema_d: no clips for %s; those splits are not written", missing)
         return {
-            f"fold{fold}": self._generate_examples(sorted(paths), f"fold{fold}")
+            f"fold{fold}": self._generate_examples(
+                [_clip(path) for path in sorted(paths)], f"fold{fold}"
+            )
             for fold, paths in sorted(by_fold.items())
         }
-
-    def _generate_examples(self, paths, split):
-        pool = ClipLabellingPool(
-            num_frames=self.NUM_FRAMES, image_size=self.IMAGE_SIZE, progress=f"crema_d {split}"
-        )
-        report = {"found": len(paths), "kept": 0, "skipped": {}, "no_face_clips": [],
-                  "frames_without_face": 0, "per_class": {}}  # fmt: skip
-        for path, frames, labels, error in pool.imap(paths):
-            clip_id = os.path.splitext(os.path.basename(path))[0]
-            actor, sentence, emotion, level = FILE_NAME.match(os.path.basename(path)).groups()
-            if error is not None:
-                _LOG.warning("crema_d: skipping %s: %s", path, error)
-                report["skipped"][clip_id] = error
-                continue
-            missing = int((~labels["face_found"]).sum())
-            report["frames_without_face"] += missing
-            if missing == self.NUM_FRAMES:  # kept: the expression label is still valid
-                report["no_face_clips"].append(clip_id)
-            report["kept"] += 1
-            report["per_class"][emotion] = report["per_class"].get(emotion, 0) + 1
-            yield (
-                clip_id,
-                {
-                    "video": frames,
-                    "boxes": labels["boxes"],
-                    "landmarks": labels["landmarks"],
-                    "face_found": labels["face_found"],
-                    "label": emotion,
-                    "actor": actor,
-                    "clip_id": clip_id,
-                    "sentence": sentence,
-                    "intensity": level,
-                },
-            )
-        self._update_report(split, report)

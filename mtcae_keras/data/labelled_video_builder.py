@@ -1,0 +1,126 @@
+"""The part every real-video TFDS builder shares: labelling, bad-input handling, the report."""
+
+import contextlib
+import json
+import logging
+import os
+import tarfile
+import tempfile
+import zipfile
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
+
+_LOG = logging.getLogger(__name__)
+
+
+class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the RAVDESS, CREMA-D and MEAD builders.
+
+    A subclass lists its clips in `_split_generators` and returns
+    `{split: self._generate_examples(clips, split)}`, with `clips` a list of
+    `(key, path, features)`: `features` holds `label`, `actor` and the dataset's metadata;
+    `path` is a file, or `(archive, member)` for a clip inside a `.zip` or `.tar` archive
+    (extracted to a temporary folder while its split is written).
+    Here each clip is decoded, sampled to `NUM_FRAMES` frames of `IMAGE_SIZE` and labelled by
+    MTCNN in worker processes (`ClipLabellingPool`); undecodable clips are logged, skipped and
+    counted; clips without any face are kept (`face_found` all False) and listed. The report,
+    `<data_dir>/<name>[/<config>]/<version>_report.json`, gathers per split: clips found,
+    kept, skipped (with the reason), clips without a face, frames without a face, clips per
+    class.
+    """
+
+    NUM_FRAMES = 16
+    IMAGE_SIZE = 224
+
+    def _report_path(self):
+        config = [self.builder_config.name] if self.builder_config else []
+        return os.path.join(self.data_dir_root, self.name, *config, f"{self.version}_report.json")
+
+    def _update_report(self, section, values):
+        path = self._report_path()
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        report = {}
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as file:
+                report = json.load(file)
+        report[section] = values
+        with tf.io.gfile.GFile(path, "w") as file:
+            json.dump(report, file, indent=2, sort_keys=True)
+
+    def _report_unexpected(self, unexpected, why="unexpected file name"):
+        for name in unexpected:
+            _LOG.warning("%s: skipping %s: %s", self.name, name, why)
+        self._update_report("unexpected_files", sorted(unexpected))
+
+    def _generate_examples(self, clips, split):
+        """Yields `(key, example)` for `clips` = [(key, path, features)], in their order."""
+        with _extracted(clips) as local_paths:
+            yield from self._label_and_yield(clips, local_paths, split)
+
+    def _label_and_yield(self, clips, paths, split):
+        pool = ClipLabellingPool(
+            num_frames=self.NUM_FRAMES, image_size=self.IMAGE_SIZE, progress=f"{self.name} {split}"
+        )
+        report = {"found": len(clips), "kept": 0, "skipped": {}, "no_face_clips": [],
+                  "frames_without_face": 0, "per_class": {}}  # fmt: skip
+        for (key, _, features), (path, frames, labels, error) in zip(
+            clips, pool.imap(paths), strict=True
+        ):
+            if error is not None:
+                _LOG.warning("%s: skipping %s: %s", self.name, path, error)
+                report["skipped"][key] = error
+                continue
+            missing = int((~labels["face_found"]).sum())
+            report["frames_without_face"] += missing
+            if missing == self.NUM_FRAMES:  # kept: the expression label is still valid
+                _LOG.warning("%s: no face in any frame of %s (kept)", self.name, path)
+                report["no_face_clips"].append(key)
+            report["kept"] += 1
+            label = features["label"]
+            report["per_class"][label] = report["per_class"].get(label, 0) + 1
+            yield (
+                key,
+                {
+                    "video": frames,
+                    "boxes": labels["boxes"],
+                    "landmarks": labels["landmarks"],
+                    "face_found": labels["face_found"],
+                    "clip_id": key,
+                    **features,
+                },
+            )
+        self._update_report(split, report)
+
+
+@contextlib.contextmanager
+def _extracted(clips):
+    """Local file paths for `clips`, extracting archive members into a temporary folder."""
+    members = {}
+    for _, path, _ in clips:
+        if isinstance(path, tuple):
+            members.setdefault(path[0], []).append(path[1])
+    if not members:
+        yield [path for _, path, _ in clips]
+        return
+    with tempfile.TemporaryDirectory(prefix="mtcae_extract_") as folder:
+        local = {}
+        for index, (archive, names) in enumerate(sorted(members.items())):
+            target = os.path.join(folder, str(index))
+            try:
+                if archive.endswith(".zip"):
+                    with zipfile.ZipFile(archive) as opened:
+                        for name in names:
+                            local[archive, name] = opened.extract(name, target)
+                else:
+                    with tarfile.open(archive) as opened:
+                        for name in names:
+                            opened.extract(name, target, filter="data")
+                            local[archive, name] = os.path.join(target, name)
+            except (OSError, zipfile.BadZipFile, tarfile.TarError, KeyError) as error:
+                _LOG.warning("cannot extract from %s: %s", archive, error)
+                for name in names:  # read_video then reports each as "file not found"
+                    local.setdefault((archive, name), os.path.join(target, "missing", name))
+        yield [local[path] if isinstance(path, tuple) else path for _, path, _ in clips]
