@@ -41,3 +41,15 @@ def test_front_view_labels_quirk_and_report(tmp_path):
     assert report["unexpected_files"] == ["W014/video/front/bored/level_1/001.mp4"]
     assert report["fold0"]["skipped"] == {"W014_front_neutral_level1_002": "empty file (0 bytes)"}
     assert report["fold0"]["kept"] == 3
+
+
+def test_build_tool_builds_another_view(tmp_path, capsys):
+    from tools import build_dataset
+
+    write_dummy_data(str(tmp_path / "manual"))
+    assert build_dataset.main(["mead", "--manual_dir", str(tmp_path / "manual"), "--config",
+                               "left_30", "--data_dir", str(tmp_path / "tfds")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "built mead/left_30 1.0.0" in out and "fold0: 1 examples" in out
+    report = json.load(open(tmp_path / "tfds" / "mead" / "left_30" / "1.0.0_report.json"))
+    assert report["fold_actors"]["fold0"] == ["M003"] and report["other_views"] == 8

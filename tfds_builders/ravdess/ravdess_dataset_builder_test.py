@@ -5,6 +5,8 @@ import shutil
 import tempfile
 import zipfile
 
+import cv2
+import numpy as np
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
@@ -21,6 +23,8 @@ FOLDER_CLIPS = [
     ("Actor_21/02-01-08-01-01-01-21.mp4", "FEA", 10),  # shorter than 16 frames: still kept
     ("Actor_21/02-02-03-01-01-01-21.mp4", "HAP", 20),  # song: not used
 ]
+GRAYSCALE, ODD_SIZE, NO_FACE = (  # bad input that is kept (and, without a face, reported)
+    "02-01-05-02-02-02-16", "02-01-03-01-02-02-16", "02-01-01-01-02-02-16")  # fmt: skip
 ZIP_CLIPS = [  # inside Video_Speech_Actor_01.zip, as downloaded
     ("Actor_01/02-01-01-01-01-01-01.mp4", "NEU", 20),
     ("Actor_01/02-01-02-01-01-01-01.mp4", "NEU", 20),  # calm
@@ -30,7 +34,7 @@ ZIP_CLIPS = [  # inside Video_Speech_Actor_01.zip, as downloaded
 
 def write_dummy_data(root):
     """RAVDESS-named synthetic clips: one archive as downloaded, extracted folders, and bad
-    input (an empty clip, an unexpected name)."""
+    input (an empty clip, an unexpected name, a grayscale, an odd-size and a no-face clip)."""
     renderer = SyntheticFaceRenderer(image_size=64, num_frames=20, seed=5)
     for index, (name, emotion, frames) in enumerate(FOLDER_CLIPS + ZIP_CLIPS):
         path = os.path.join(root, "staging" if (name, emotion, frames) in ZIP_CLIPS else "", name)
@@ -40,6 +44,13 @@ def write_dummy_data(root):
         for name, _, _ in ZIP_CLIPS:
             archive.write(os.path.join(root, "staging", name), name)
     shutil.rmtree(os.path.join(root, "staging"))
+    clip = renderer.render(30, "ANG", 0)["video"]
+    gray = np.repeat(cv2.cvtColor(clip.reshape(-1, 64, 3), cv2.COLOR_RGB2GRAY)[..., None], 3, -1)
+    write_video(os.path.join(root, "Actor_16", GRAYSCALE + ".mp4"), gray.reshape(clip.shape))
+    odd = np.stack([cv2.resize(frame, (90, 50)) for frame in clip])  # not square, not 16:9
+    write_video(os.path.join(root, "Actor_16", ODD_SIZE + ".mp4"), odd)
+    noise = np.random.default_rng(0).integers(0, 255, (20, 64, 64, 3), dtype=np.uint8)
+    write_video(os.path.join(root, "Actor_16", NO_FACE + ".mp4"), noise)
     open(os.path.join(root, "Actor_21", "02-01-04-01-01-01-21.mp4"), "wb").close()  # empty
     with open(os.path.join(root, "Actor_06", "notes.mp4"), "wb") as file:
         file.write(b"not a RAVDESS name")
@@ -50,7 +61,7 @@ class RavdessPaperTest(tfds.testing.DatasetBuilderTestCase):
 
     DATASET_CLASS = ravdess_dataset_builder.Builder
     BUILDER_CONFIG_NAMES_TO_TEST = ["paper"]
-    SPLITS = {"fold0": 2, "fold1": 1, "fold2": 1, "fold3": 2, "fold4": 2}
+    SPLITS = {"fold0": 2, "fold1": 1, "fold2": 1, "fold3": 5, "fold4": 2}
     SKIP_CHECKSUMS = True
     # Set at class definition: TFDS memoises the dummy-data path on first use.
     EXAMPLE_DIR = tempfile.mkdtemp(prefix="ravdess_dummy_")
@@ -70,5 +81,5 @@ class RavdessMaeDferTest(RavdessPaperTest):
     """8 classes, MAE-DFER's 6 blocks of 4 actors."""
 
     BUILDER_CONFIG_NAMES_TO_TEST = ["mae_dfer"]
-    SPLITS = {"fold0": 2, "fold1": 1, "fold2": 1, "fold3": 1, "fold4": 1, "fold5": 2}
+    SPLITS = {"fold0": 2, "fold1": 1, "fold2": 1, "fold3": 4, "fold4": 1, "fold5": 2}
     EXAMPLE_DIR = tempfile.mkdtemp(prefix="ravdess_dummy_")
