@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import tensorflow_datasets as tfds
 
 from tfds_builders.mead import mead_dataset_builder
@@ -53,3 +54,13 @@ def test_build_tool_builds_another_view(tmp_path, capsys):
     assert "built mead/left_30 1.0.0" in out and "fold0: 1 examples" in out
     report = json.load(open(tmp_path / "tfds" / "mead" / "left_30" / "1.0.0_report.json"))
     assert report["fold_actors"]["fold0"] == ["M003"] and report["other_views"] == 8
+
+
+def test_missing_or_empty_folder_says_where_to_download(tmp_path):
+    builder = mead_dataset_builder.Builder(data_dir=str(tmp_path / "tfds"))
+    (tmp_path / "no_clips").mkdir()
+    (tmp_path / "no_clips" / "notes.txt").write_text("no clip here")
+    for manual in (tmp_path / "nope", tmp_path / "no_clips"):  # TFDS's check, then ours
+        config = tfds.download.DownloadConfig(manual_dir=str(manual))
+        with pytest.raises((AssertionError, FileNotFoundError), match="projects/MEAD"):
+            builder.download_and_prepare(download_config=config)

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from tfds_builders.ravdess import ravdess_dataset_builder
@@ -60,3 +61,13 @@ def test_labels_metadata_and_report(tmp_path):
     assert report["fold4"]["skipped"] == {"02-01-04-01-01-01-21": "empty file (0 bytes)"}
     assert report["fold4"]["found"] == 3 and report["fold4"]["kept"] == 2
     assert sum(report[f"fold{k}"]["kept"] for k in range(5)) == 11
+
+
+def test_missing_or_empty_folder_says_where_to_download(tmp_path):
+    builder = ravdess_dataset_builder.Builder(data_dir=str(tmp_path / "tfds"))
+    (tmp_path / "no_clips").mkdir()
+    (tmp_path / "no_clips" / "notes.txt").write_text("no clip here")
+    for manual in (tmp_path / "nope", tmp_path / "no_clips"):  # TFDS's check, then ours
+        config = tfds.download.DownloadConfig(manual_dir=str(manual))
+        with pytest.raises((AssertionError, FileNotFoundError), match="zenodo.org/record/1188976"):
+            builder.download_and_prepare(download_config=config)

@@ -34,6 +34,16 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
 
     NUM_FRAMES = 16
     IMAGE_SIZE = 224
+    TITLE = "the dataset"  # as errors name it, e.g. "RAVDESS"
+
+    def _manual_root(self, dl_manager):
+        """The manual dir as a str, or a clear error (with the download page) if missing."""
+        root = os.fspath(dl_manager.manual_dir)
+        if not tf.io.gfile.isdir(root):
+            raise FileNotFoundError(
+                f"{self.TITLE} folder {root} does not exist.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+            )
+        return root
 
     def _report_path(self):
         config = [self.builder_config.name] if self.builder_config else []
@@ -49,6 +59,37 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         report[section] = values
         with tf.io.gfile.GFile(path, "w") as file:
             json.dump(report, file, indent=2, sort_keys=True)
+
+    def _find_clips(self, root, extension):
+        """`(relative path, path)` of every `extension` file under `root`, members of `.zip`
+        and `.tar` archives included as `(archive, member)` with the relative path
+        `<archive>/<member>`. Unreadable archives are logged and reported (`bad_archives`)."""
+        files, bad = [], []
+        for folder, _, names in tf.io.gfile.walk(root):
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                relative = os.path.relpath(path, root)
+                lower = name.lower()
+                if lower.endswith(extension):
+                    files.append((relative, path))
+                    continue
+                if not lower.endswith((".zip", ".tar")):
+                    continue
+                try:
+                    if lower.endswith(".zip"):
+                        with zipfile.ZipFile(path) as archive:
+                            members = archive.namelist()
+                    else:
+                        with tarfile.open(path) as archive:
+                            members = [m.name for m in archive.getmembers() if m.isfile()]
+                except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
+                    _LOG.warning("%s: skipping archive %s: %s", self.name, path, error)
+                    bad.append(relative)
+                    continue
+                files += [(f"{relative}/{member}", (path, member)) for member in sorted(members)
+                          if member.lower().endswith(extension)]  # fmt: skip
+        self._update_report("bad_archives", bad)
+        return files
 
     def _report_unexpected(self, unexpected, why="unexpected file name"):
         for name in unexpected:

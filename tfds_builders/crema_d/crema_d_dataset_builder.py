@@ -49,6 +49,7 @@ class Builder(LabelledVideoBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+    TITLE = "CREMA-D"
     NUM_FRAMES = 16
     IMAGE_SIZE = 224
 
@@ -67,9 +68,7 @@ class Builder(LabelledVideoBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
-        if not tf.io.gfile.isdir(root):
-            raise FileNotFoundError(f"CREMA-D folder {root} does not exist.\n{_INSTRUCTIONS}")
+        root = self._manual_root(dl_manager)
         by_fold, unexpected = {}, []
         for folder, _, names in tf.io.gfile.walk(root):
             for name in sorted(names):

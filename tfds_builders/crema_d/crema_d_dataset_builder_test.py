@@ -1,7 +1,6 @@
 """DatasetBuilderTestCase for crema_d on dummy clips generated when the test runs."""
 
 import os
-import shutil
 import tempfile
 
 import cv2
@@ -9,6 +8,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from tfds_builders.crema_d import crema_d_dataset_builder
+from tfds_builders.generated_dummy_data import GeneratedDummyData
 
 # One or two actors from each fold block, in CREMA-D's naming.
 CLIPS = [
@@ -32,7 +32,11 @@ def write_dummy_clips(folder):
         file.write(b"an unknown emotion code: skipped and reported")
 
 
-class CremaDDatasetBuilderTest(tfds.testing.DatasetBuilderTestCase):
+def _write_dummy_manual_dir(folder):
+    write_dummy_clips(os.path.join(folder, "VideoFlash"))
+
+
+class CremaDDatasetBuilderTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
     """Five actor-block folds from CREMA-D-named files under VideoFlash/."""
 
     DATASET_CLASS = crema_d_dataset_builder.Builder
@@ -41,12 +45,4 @@ class CremaDDatasetBuilderTest(tfds.testing.DatasetBuilderTestCase):
     # Set at class definition: TFDS memoises the dummy-data path on first use.
     EXAMPLE_DIR = tempfile.mkdtemp(prefix="crema_d_dummy_")
 
-    @classmethod
-    def setUpClass(cls):
-        write_dummy_clips(os.path.join(cls.EXAMPLE_DIR, "VideoFlash"))
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.EXAMPLE_DIR, ignore_errors=True)
+    write_dummy_data = staticmethod(_write_dummy_manual_dir)

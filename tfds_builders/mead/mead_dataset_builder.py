@@ -1,11 +1,8 @@
 """mead: MEAD video clips (one camera view) with MTCNN face boxes / landmarks and actor folds."""
 
 import logging
-import os
 import re
-import tarfile
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.features import multitask_features
@@ -53,6 +50,7 @@ class Builder(LabelledVideoBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+    TITLE = "MEAD"
     BUILDER_CONFIGS = [
         tfds.core.BuilderConfig(name=view, description=f"The {view} camera, all intensities.")
         for view in VIEWS
@@ -73,35 +71,11 @@ class Builder(LabelledVideoBuilder):
             homepage="https://wywu.github.io/projects/MEAD",
         )
 
-    def _list_files(self, root):
-        """`(relative path, path)` of every .mp4, tar members as `(tar, member)`."""
-        files = []
-        for folder, _, names in tf.io.gfile.walk(root):
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                relative = os.path.relpath(path, root)
-                if name.lower().endswith(".mp4"):
-                    files.append((relative, path))
-                elif name.lower().endswith(".tar"):
-                    try:
-                        with tarfile.open(path) as archive:
-                            members = sorted(m.name for m in archive.getmembers() if m.isfile())
-                    except (tarfile.TarError, OSError) as error:
-                        _LOG.warning("mead: skipping archive %s: %s", path, error)
-                        self._bad_archives.append(relative)
-                        continue
-                    files += [(f"{relative}/{m}", (path, m)) for m in members
-                              if m.lower().endswith(".mp4")]  # fmt: skip
-        return files
-
     def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
-        if not tf.io.gfile.isdir(root):
-            raise FileNotFoundError(f"MEAD folder {root} does not exist.\n{_INSTRUCTIONS}")
+        root = self._manual_root(dl_manager)
         view = self.builder_config.name
-        self._bad_archives = []
         clips, unexpected, other_views, seen = [], [], 0, set()
-        for relative, path in self._list_files(root):
+        for relative, path in self._find_clips(root, ".mp4"):
             match = CLIP_TAIL.search(relative.replace("\\", "/"))
             actor = _actor_of(relative)
             if match is None or actor is None or match.group(2) not in CLASS_NAMES:
@@ -123,7 +97,6 @@ class Builder(LabelledVideoBuilder):
         if not clips:
             raise FileNotFoundError(f"No MEAD {view} clips under {root}.\n{_INSTRUCTIONS}")
         self._report_unexpected(unexpected)
-        self._update_report("bad_archives", self._bad_archives)
         self._update_report("other_views", other_views)
         folds = actor_folds({features["actor"] for _, _, features in clips})
         self._update_report("fold_actors", {

@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import write_video
+from tfds_builders.generated_dummy_data import GeneratedDummyData
 from tfds_builders.mead import mead_dataset_builder
 
 # (path under the manual dir, synthetic expression drawn, frames), in MEAD's layout.
@@ -45,7 +46,7 @@ def write_dummy_data(root):
         file.write(b"not a MEAD emotion")
 
 
-class MeadFrontTest(tfds.testing.DatasetBuilderTestCase):
+class MeadFrontTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
     """Front view; six actors dealt into 5 folds (M003 and W014 share fold 0)."""
 
     DATASET_CLASS = mead_dataset_builder.Builder
@@ -55,12 +56,4 @@ class MeadFrontTest(tfds.testing.DatasetBuilderTestCase):
     # Set at class definition: TFDS memoises the dummy-data path on first use.
     EXAMPLE_DIR = tempfile.mkdtemp(prefix="mead_dummy_")
 
-    @classmethod
-    def setUpClass(cls):
-        write_dummy_data(cls.EXAMPLE_DIR)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.EXAMPLE_DIR, ignore_errors=True)
+    write_dummy_data = staticmethod(write_dummy_data)

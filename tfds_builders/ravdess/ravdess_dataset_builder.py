@@ -3,9 +3,7 @@
 import logging
 import os
 import re
-import zipfile
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.features import multitask_features
@@ -81,6 +79,7 @@ class Builder(LabelledVideoBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+    TITLE = "RAVDESS"
     BUILDER_CONFIGS = [
         RavdessConfig(
             name="paper",
@@ -114,37 +113,13 @@ class Builder(LabelledVideoBuilder):
             homepage="https://zenodo.org/record/1188976",
         )
 
-    def _list_files(self, root):
-        """`(name, path)` of every .mp4 under `root`, archive members as `(zip, member)`."""
-        files = []
-        for folder, _, names in tf.io.gfile.walk(root):
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                if name.lower().endswith(".mp4"):
-                    files.append((name, path))
-                elif name.lower().endswith(".zip"):
-                    try:
-                        with zipfile.ZipFile(path) as archive:
-                            members = sorted(archive.namelist())
-                    except zipfile.BadZipFile as error:
-                        _LOG.warning("ravdess: skipping archive %s: %s", path, error)
-                        self._bad_archives.append(os.path.relpath(path, root))
-                        continue
-                    files += [(os.path.basename(m), (path, m)) for m in members
-                              if m.lower().endswith(".mp4")]  # fmt: skip
-        return files
-
     def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
-        if not tf.io.gfile.isdir(root):
-            raise FileNotFoundError(f"RAVDESS folder {root} does not exist.\n{_INSTRUCTIONS}")
+        root = self._manual_root(dl_manager)
         config = self.builder_config
-        self._bad_archives = []
         by_fold, unexpected, not_used, seen = {}, [], {}, set()
-        for name, path in self._list_files(root):
+        for shown, path in self._find_clips(root, ".mp4"):
+            name = os.path.basename(shown)
             match = FILE_NAME.match(name)
-            shown = f"{path[0]}:{path[1]}" if isinstance(path, tuple) else path
-            shown = os.path.relpath(shown, root)
             if match is None or match.group(3) not in EMOTION_CODES:
                 unexpected.append(shown)
                 continue
@@ -177,7 +152,6 @@ class Builder(LabelledVideoBuilder):
                 f"No RAVDESS video-only speech clips (02-01-*.mp4) under {root}.\n{_INSTRUCTIONS}"
             )
         self._report_unexpected(unexpected)
-        self._update_report("bad_archives", self._bad_archives)
         self._update_report("not_used", not_used)
         missing = [f"fold{k}" for k in range(len(config.fold_actors)) if k not in by_fold]
         if missing:

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import write_video
+from tfds_builders.generated_dummy_data import GeneratedDummyData
 from tfds_builders.ravdess import ravdess_dataset_builder
 
 # (file name, synthetic expression drawn, frames): RAVDESS naming, one clip per class.
@@ -56,7 +57,7 @@ def write_dummy_data(root):
         file.write(b"not a RAVDESS name")
 
 
-class RavdessPaperTest(tfds.testing.DatasetBuilderTestCase):
+class RavdessPaperTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
     """7 classes, 5 contiguous actor blocks; the archive and the folders both read."""
 
     DATASET_CLASS = ravdess_dataset_builder.Builder
@@ -66,15 +67,7 @@ class RavdessPaperTest(tfds.testing.DatasetBuilderTestCase):
     # Set at class definition: TFDS memoises the dummy-data path on first use.
     EXAMPLE_DIR = tempfile.mkdtemp(prefix="ravdess_dummy_")
 
-    @classmethod
-    def setUpClass(cls):
-        write_dummy_data(cls.EXAMPLE_DIR)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.EXAMPLE_DIR, ignore_errors=True)
+    write_dummy_data = staticmethod(write_dummy_data)
 
 
 class RavdessMaeDferTest(RavdessPaperTest):
