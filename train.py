@@ -28,8 +28,8 @@ from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
-from mtcae_keras.training import DistributedTrainer  # noqa: E402
 from mtcae_keras.training import compile_mtcae_model  # noqa: E402
+from mtcae_keras.training.distributed_trainer import DistributedTrainer  # noqa: E402
 from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
 
 # Datasets that need no download are built on first use; the others need `tfds build`.

@@ -1,7 +1,10 @@
-"""Losses, metrics and compilation for MTCAE-DFER training."""
+"""Losses, metrics and compilation for MTCAE-DFER training (backend-neutral Keras).
+
+`DistributedTrainer` (TensorFlow only) is imported from
+`mtcae_keras.training.distributed_trainer`.
+"""
 
 from mtcae_keras.training.compile import compile_mtcae_model
-from mtcae_keras.training.distributed_trainer import DistributedTrainer
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.losses import masked_mse
 from mtcae_keras.training.losses import mtcae_losses
@@ -9,7 +12,6 @@ from mtcae_keras.training.unweighted_average_recall import UnweightedAverageReca
 
 __all__ = [
     "DEFAULT_LOSS_WEIGHTS",
-    "DistributedTrainer",
     "UnweightedAverageRecall",
     "compile_mtcae_model",
     "masked_mse",
