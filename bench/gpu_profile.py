@@ -75,6 +75,7 @@ def summarise(trace_path, steps, scopes=None):
              if e.get("ph") == "M" and e.get("name") == "process_name"}  # fmt: skip
     device_pids = {pid for pid, name in names.items() if re.search(r"gpu|/device:", name.lower())}
     kinds, parts, total = collections.Counter(), collections.Counter(), 0.0
+    top, top_parts = collections.Counter(), {}
     examples = {}
     for event in events:
         if event.get("ph") != "X" or event.get("pid") not in device_pids:
@@ -82,19 +83,32 @@ def summarise(trace_path, steps, scopes=None):
         duration = float(event.get("dur", 0.0))  # microseconds
         args = event.get("args", {})
         scope = " ".join(str(args.get(k, "")) for k in ("long_name", "tf_op", "hlo_op"))
-        scope += " " + (scopes or {}).get(args.get("hlo_op", ""), "")
+        # On the GPU a kernel is named after its HLO instruction (`loop_transpose_fusion.60`);
+        # its name scope comes from the dumped HLO's metadata.
+        # GPU kernel names write `fusion_7539` for the HLO's `fusion.7539` (seen on an H100;
+        # this mapping was added after the recorded run).
+        dotted = re.sub(r"_(\d+)$", r".\1", event["name"])
+        candidates = (args.get("hlo_op"), event["name"], dotted, scope.split("XlaModule: ")[-1])
+        for candidate in candidates:
+            op_name = (scopes or {}).get(str(candidate).strip().split(" ")[0])
+            if op_name:
+                scope += " " + op_name
+                break
         kind = _classify(event["name"], KINDS, "other kernels")
         part = _classify(scope + " " + event["name"], PARTS, "unattributed")
         kinds[kind] += duration
         parts[part] += duration
         total += duration
         examples.setdefault(part, scope[:300])
+        top[event["name"]] += duration
+        top_parts[event["name"]] = part
     return {
         "device_processes": sorted(names[p] for p in device_pids),
         "gpu_ms_per_step": total / 1e3 / steps,
         "by_kind_ms": {k: v / 1e3 / steps for k, v in kinds.most_common()},
         "by_part_ms": {k: v / 1e3 / steps for k, v in parts.most_common()},
         "scope_examples": examples,
+        "top_kernels_ms": [(n, top_parts[n], v / 1e3 / steps) for n, v in top.most_common(25)],
     }
 
 
