@@ -27,7 +27,8 @@ TAR_CLIPS = [("video/front/angry/level_3/002.mp4", "ANG", 20)]  # inside M005/vi
 
 
 def write_dummy_data(root):
-    """MEAD-layout synthetic clips: folders, one actor's video.tar, and bad input."""
+    """MEAD-layout synthetic clips: folders, one actor's video.tar, and bad input (empty,
+    truncated and undecodable clips, an unknown emotion)."""
     renderer = SyntheticFaceRenderer(image_size=64, num_frames=20, seed=7)
     for index, (name, emotion, frames) in enumerate(CLIPS + TAR_CLIPS):
         folder = "M005_staging" if (name, emotion, frames) in TAR_CLIPS else ""
@@ -41,6 +42,12 @@ def write_dummy_data(root):
     shutil.rmtree(os.path.join(root, "M005_staging"))
     front = os.path.join(root, "W014", "video", "front")
     open(os.path.join(front, "neutral", "level_1", "002.mp4"), "wb").close()  # empty: skipped
+    with open(os.path.join(front, "fear", "level_2", "001.mp4"), "rb") as file:
+        head = file.read(600)  # the container header without the frames: truncated
+    with open(os.path.join(front, "neutral", "level_1", "003.mp4"), "wb") as file:
+        file.write(head)
+    with open(os.path.join(front, "neutral", "level_1", "004.mp4"), "wb") as file:
+        file.write(bytes(range(256)) * 20)  # not a video at all: undecodable
     os.makedirs(os.path.join(front, "bored", "level_1"))
     with open(os.path.join(front, "bored", "level_1", "001.mp4"), "wb") as file:
         file.write(b"not a MEAD emotion")
