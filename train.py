@@ -255,6 +255,8 @@ def main(argv=None):
             validation_data=data["validation"],
             log_path=os.path.join(run_dir, "log.csv"),
             checkpoint_path=os.path.join(run_dir, "checkpoints", "best.keras"),
+            monitor="val_expression_uar" if monitor_name == "uar" else "val_loss",
+            mode=mode,
             verbose=args.verbose,
         )
         if not trainer.is_chief:

@@ -109,6 +109,13 @@ WORKER_SCRIPT = textwrap.dedent(
     trainer = DistributedTrainer(model, optimizer, strategy)
     history = trainer.fit(dataset, epochs=2, verbose=0)
     result = {"loss": [h["loss"] for h in history], "weights": model.get_weights()}
+    evaluation = trainer.evaluate(dataset)
+    result["eval"] = [evaluation["expression_uar"], evaluation["expression_accuracy"]]
+    if mode == "single":  # UAR / WAR of the same weights by scikit-learn
+        from sklearn.metrics import accuracy_score, recall_score
+        predicted = model.predict(x, verbose=0)["expression"].argmax(-1)
+        result["sklearn"] = [recall_score(y["expression"], predicted, average="macro"),
+                             accuracy_score(y["expression"], predicted)]
     if mode == "single":  # the same two epochs through compile + fit on one device
         reference = make_model()
         compile_mtcae_model(reference, 6, jit_compile=False)
@@ -118,6 +125,7 @@ WORKER_SCRIPT = textwrap.dedent(
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
     if task["index"] == 0:
         np.savez(out, loss=result["loss"], fit_loss=result.get("fit_loss", []),
+                 eval=result["eval"], sklearn=result.get("sklearn", []),
                  **{f"w{i}": v for i, v in enumerate(result["weights"])},
                  **{f"f{i}": v for i, v in enumerate(result.get("fit_weights", []))})
     """
@@ -165,3 +173,6 @@ def test_two_local_workers_equal_one_device(tmp_path):
     np.testing.assert_allclose(multi["loss"], single["loss"], rtol=1e-5)
     assert max(np.abs(multi[f"w{i}"] - single[f"w{i}"]).max() for i in range(count)) <= 1e-5
     assert single["loss"][1] < single["loss"][0]  # it trained
+    # The loop's UAR / WAR (what picks the best checkpoint) are scikit-learn's, on any split.
+    np.testing.assert_allclose(single["eval"], single["sklearn"], atol=1e-6)
+    np.testing.assert_allclose(multi["eval"], single["eval"], atol=1e-6)

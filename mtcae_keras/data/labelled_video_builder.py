@@ -107,17 +107,19 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         )
         report = {"found": len(clips), "kept": 0, "skipped": {}, "no_face_clips": [],
                   "frames_without_face": 0, "per_class": {}}  # fmt: skip
-        for (key, _, features), (path, frames, labels, error) in zip(
+        for (key, source, features), (_, frames, labels, error) in zip(
             clips, pool.imap(paths), strict=True
         ):
+            # Name the clip as the user has it, not by its temporary extracted copy.
+            shown = f"{source[0]}:{source[1]}" if isinstance(source, tuple) else source
             if error is not None:
-                _LOG.warning("%s: skipping %s: %s", self.name, path, error)
+                _LOG.warning("%s: skipping %s: %s", self.name, shown, error)
                 report["skipped"][key] = error
                 continue
             missing = int((~labels["face_found"]).sum())
             report["frames_without_face"] += missing
             if missing == self.NUM_FRAMES:  # kept: the expression label is still valid
-                _LOG.warning("%s: no face in any frame of %s (kept)", self.name, path)
+                _LOG.warning("%s: no face in any frame of %s (kept)", self.name, shown)
                 report["no_face_clips"].append(key)
             report["kept"] += 1
             label = features["label"]
@@ -151,7 +153,7 @@ def _extracted(clips):
         for index, (archive, names) in enumerate(sorted(members.items())):
             target = os.path.join(folder, str(index))
             try:
-                if archive.endswith(".zip"):
+                if archive.lower().endswith(".zip"):
                     with zipfile.ZipFile(archive) as opened:
                         for name in names:
                             local[archive, name] = opened.extract(name, target)

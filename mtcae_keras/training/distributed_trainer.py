@@ -12,7 +12,6 @@ import csv
 import os
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
@@ -64,7 +63,8 @@ class DistributedTrainer:
 
     def _losses(self, targets, outputs, sample_weights):
         """Per-task losses of this replica's share, scaled so the replicas' sum is the global
-        mean; returns (total, per-task dict, correct predictions, examples)."""
+        mean; returns (total, per-task dict, correct predictions per class, examples per
+        class)."""
         per_task = {}
         for name in self.outputs:
             predicted = tf.cast(outputs[name] if isinstance(outputs, dict) else outputs, "float32")
@@ -81,24 +81,24 @@ class DistributedTrainer:
             per_task[name] = tf.reduce_sum(values * weight) / denominator
         total = tf.add_n([self.loss_weights[n] * per_task[n] for n in self.outputs])
         logits = outputs["expression"] if isinstance(outputs, dict) else outputs
-        labels = targets["expression"] if isinstance(targets, dict) else targets
-        hits = tf.cast(tf.argmax(logits, -1, output_type="int32") == tf.cast(labels, "int32"),
-                       "float32")  # fmt: skip
-        return total, per_task, tf.reduce_sum(hits), tf.cast(tf.size(hits), "float32")
+        labels = tf.cast(targets["expression"] if isinstance(targets, dict) else targets, "int32")
+        hits = tf.cast(tf.argmax(logits, -1, output_type="int32") == labels, "float32")
+        num_classes = logits.shape[-1]  # per-class hits and counts give UAR over the epoch
+        per_class = tf.math.unsorted_segment_sum(hits, labels, num_classes)
+        support = tf.math.unsorted_segment_sum(tf.ones_like(hits), labels, num_classes)
+        return total, per_task, per_class, support
 
     def _replica_train_step(self, video, targets, sample_weights):
         with tf.GradientTape() as tape:
             outputs = self.model(video, training=True)
-            total, per_task, hits, count = self._losses(targets, outputs, sample_weights)
+            results = self._losses(targets, outputs, sample_weights)
         variables = self.model.trainable_variables
-        gradients = tape.gradient(total, variables)
+        gradients = tape.gradient(results[0], variables)
         self.optimizer.apply(gradients, variables)  # sums the replicas' gradients
-        return total, per_task, hits, count
+        return results
 
     def _replica_eval_step(self, video, targets, sample_weights):
-        outputs = self.model(video, training=False)
-        total, per_task, hits, count = self._losses(targets, outputs, sample_weights)
-        return total, per_task, hits, count
+        return self._losses(targets, self.model(video, training=False), sample_weights)
 
     def _distributed(self, replica_fn):
         strategy = self.strategy
@@ -119,41 +119,47 @@ class DistributedTrainer:
         options.experimental_distribute.auto_shard_policy = policy
         dataset = dataset.with_options(options)
         for batch in self.strategy.experimental_distribute_dataset(dataset):
-            results = step(batch)
-            values = tf.nest.map_structure(lambda v: float(v.numpy()), results)
-            sums = values if sums is None else tf.nest.map_structure(np.add, sums, values)
+            results = step(batch)  # summed on the device; read back once per epoch
+            sums = results if sums is None else tf.nest.map_structure(tf.add, sums, results)
             batches += 1
         if not batches:
             raise ValueError("The dataset yielded no batch.")
-        total, per_task, hits, count = sums
-        logs = {"loss": total / batches, "expression_accuracy": hits / count}
-        logs.update({f"{name}_loss": value / batches for name, value in per_task.items()})
+        total, per_task, per_class, support = tf.nest.map_structure(lambda v: v.numpy(), sums)
+        present = support > 0
+        logs = {
+            "loss": float(total) / batches,
+            "expression_accuracy": float(per_class.sum() / support.sum()),
+            "expression_uar": float((per_class[present] / support[present]).mean()),
+        }
+        logs.update({f"{name}_loss": float(value) / batches for name, value in per_task.items()})
         return logs
 
     def train_on_dataset(self, dataset):
-        """One pass over `dataset`; returns the mean losses and the expression accuracy."""
+        """One pass over `dataset`; returns the mean losses, expression accuracy and UAR."""
         if self._train_step is None:
             self._train_step = self._distributed(self._replica_train_step)
         return self._run_epoch(dataset, self._train_step)
 
     def evaluate(self, dataset):
-        """Mean losses and expression accuracy over `dataset` (no update)."""
+        """Mean losses, expression accuracy and UAR over `dataset` (no update)."""
         if self._eval_step is None:
             self._eval_step = self._distributed(self._replica_eval_step)
         return self._run_epoch(dataset, self._eval_step)
 
     def fit(self, dataset, epochs, validation_data=None, log_path=None, checkpoint_path=None,
-            verbose=1):  # fmt: skip
-        """Trains for `epochs`; keeps the best checkpoint on validation expression accuracy.
+            monitor="val_expression_uar", mode="max", verbose=1):  # fmt: skip
+        """Trains for `epochs`; keeps the best checkpoint on `monitor`.
 
         Args:
             dataset: training `tf.data.Dataset` of global batches.
             epochs: int.
             validation_data: optional dataset evaluated after each epoch.
             log_path: optional CSV file for the per-epoch logs (written by the chief only).
-            checkpoint_path: optional `.keras` path for the best model (chief only; the
-                best is chosen on `val_expression_accuracy`, or on training loss without
-                validation data).
+            checkpoint_path: optional `.keras` path for the best model (chief only).
+            monitor: str. The log that picks the best epoch (`val_expression_uar`,
+                `val_expression_accuracy`, `val_loss`); without validation data, its training
+                counterpart.
+            mode: str. `max` or `min`: which way `monitor` improves.
             verbose: 0 silent, 1 one line per epoch (chief only).
 
         Returns:
@@ -168,7 +174,8 @@ class DistributedTrainer:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
             logs["seconds"] = time.time() - start
             history.append(logs)
-            score = logs.get("val_expression_accuracy", -logs["loss"])
+            key = monitor if monitor in logs else monitor.removeprefix("val_")  # no val data
+            score = logs[key] if mode == "max" else -logs[key]
             improved = best is None or score > best
             best = score if improved else best
             if chief and checkpoint_path and improved:
