@@ -9,6 +9,7 @@ Needs only Python 3.11 on the machine: creates `.venv`, installs the pinned requ
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -50,9 +51,9 @@ def demo():
     ensure_venv("requirements-dev.txt")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     run_dir = os.path.join("runs", "demo")
+    shutil.rmtree(os.path.join(ROOT, run_dir), ignore_errors=True)  # a fresh run each time
     steps = [
-        [PYTHON, "train.py", "--dataset", "synthetic_faces", "--fold", "0",
-         "--epochs", "15", "--batch-size", "16", "--verbose", "2",
+        [PYTHON, "train.py", "--dataset", "synthetic_faces", "--fold", "0", "--verbose", "2",
          "--data-dir", os.path.join("runs", "tfds"), "--output", run_dir, "--export"],
         [PYTHON, "tools/render_synthetic_video.py", os.path.join(run_dir, "example.mp4"),
          "--actor", "5", "--label", "HAP"],

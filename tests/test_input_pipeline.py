@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from mtcae_keras.data.input_pipeline import fold_splits
 from mtcae_keras.data.input_pipeline import normalize_video
+from mtcae_keras.data.input_pipeline import random_flip
 from mtcae_keras.data.input_pipeline import random_translate
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 
@@ -38,6 +39,34 @@ def test_random_shifts_stay_within_the_limit():
         assert np.abs(delta).max() <= round(0.05 * 96) + 1e-3
 
 
+def test_flip_mirrors_the_labels_with_the_pixels():
+    renderer = SyntheticFaceRenderer(image_size=96, num_frames=4, nuisance=False)
+    clip = renderer.render(2, "DIS", 0, return_masks=True)  # DIS: one-sided mouth
+    example = {k: tf.constant(clip[k]) for k in ("video", "boxes", "landmarks")}
+    flipped = random_flip(example, flip=True)
+    np.testing.assert_array_equal(flipped["video"].numpy(), clip["video"][:, :, ::-1])
+    for t in range(4):
+        before = np.round(clip["landmarks"][t].reshape(5, 2) * 96).astype(int)
+        after = np.round(flipped["landmarks"][t].numpy().reshape(5, 2) * 96).astype(int)
+        # Image-left first again: the eyes and the mouth corners traded places.
+        assert after[0, 0] < after[1, 0] and after[3, 0] < after[4, 0]
+        mirrored = np.c_[95 - before[:, 0], before[:, 1]]
+        np.testing.assert_array_equal(after[[1, 0, 2, 4, 3]], mirrored)
+        for (x0, y0), (x1, y1) in zip(before, after[[1, 0, 2, 4, 3]], strict=True):
+            np.testing.assert_array_equal(clip["video"][t, y0, x0], flipped["video"][t, y1, x1])
+        # The box still encloses the mirrored head mask, as tightly as before.
+        ys, xs = np.nonzero(clip["face_mask"][t][:, ::-1])
+        x, y, w, h = flipped["boxes"][t].numpy() * 96
+        assert abs(x - xs.min()) <= 2 and abs(x + w - xs.max()) <= 2
+        assert abs(y - ys.min()) <= 2 and abs(y + h - ys.max()) <= 2
+    unflipped = random_flip(example, flip=False)
+    for key in example:
+        np.testing.assert_array_equal(unflipped[key].numpy(), example[key].numpy())
+    twice = random_flip(flipped, flip=True)
+    np.testing.assert_allclose(twice["landmarks"].numpy(), clip["landmarks"], atol=1e-6)
+    np.testing.assert_allclose(twice["boxes"].numpy(), clip["boxes"], atol=1e-6)
+
+
 def test_fold_splits_and_normalisation():
     assert fold_splits(5, 4) == {
         "train": ["fold1", "fold2", "fold3"], "validation": ["fold0"], "test": ["fold4"]
@@ -49,3 +78,55 @@ def test_fold_splits_and_normalisation():
         pixels.numpy().reshape(3),
         [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (124 / 255 - 0.406) / 0.225], rtol=1e-5
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_builder(tmp_path_factory):
+    from mtcae_keras.data.input_pipeline import load_builder
+
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    return load_builder("synthetic_faces", data_dir=data_dir, config="tiny", prepare=True)
+
+
+def _labels_by_video(dataset):
+    """{pixel-sum fingerprint of a clip: its label} over a batched (video, targets, ...) set."""
+    found = {}
+    for video, targets, *_ in dataset:
+        for clip, label in zip(video.numpy(), targets["expression"].numpy(), strict=True):
+            found[round(float(clip.sum()), 1)] = int(label)
+    return found
+
+
+def test_shuffled_labels_permute_the_training_labels_only(tiny_builder):
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+
+    true = make_fold_datasets(tiny_builder, 0, batch_size=8)
+    control = make_fold_datasets(tiny_builder, 0, batch_size=8, shuffle_labels=3)
+    true_train, control_train = _labels_by_video(true["train"]), _labels_by_video(control["train"])
+    assert len(true_train) == 18 and true_train.keys() == control_train.keys()
+    # Same class counts, different clip -> label pairing.
+    assert sorted(true_train.values()) == sorted(control_train.values())
+    changed = sum(true_train[k] != control_train[k] for k in true_train)
+    assert changed >= 9, changed
+    assert _labels_by_video(control["validation"]) == _labels_by_video(true["validation"])
+    assert _labels_by_video(control["test"]) == _labels_by_video(true["test"])
+    again = make_fold_datasets(tiny_builder, 0, batch_size=8, shuffle_labels=3)
+    assert _labels_by_video(again["train"]) == control_train  # seeded
+
+
+def test_training_mean_baseline_averages_the_training_folds_face_frames(tiny_builder, tmp_path):
+    import json
+
+    import tensorflow_datasets as tfds
+
+    from mtcae_keras.training.run_evaluation import training_mean_localisation
+
+    config = {"dataset_name": "synthetic_faces", "dataset_config": "tiny", "fold": 2,
+              "data_dir": str(tiny_builder.data_dir_root)}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    boxes, landmarks = training_mean_localisation(str(tmp_path))
+    # Fold 2 is tested, fold 3 validates: the mean is over folds 0, 1 and 4 only.
+    examples = list(tfds.as_numpy(tiny_builder.as_dataset(split="fold0+fold1+fold4")))
+    assert len(examples) == 18
+    np.testing.assert_allclose(boxes, np.mean([e["boxes"] for e in examples], 0), atol=1e-6)
+    np.testing.assert_allclose(landmarks, np.mean([e["landmarks"] for e in examples], 0), atol=1e-6)

@@ -5,6 +5,7 @@ from mtcae_keras.training import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training import UnweightedAverageRecall
 from mtcae_keras.training import compile_mtcae_model
 from mtcae_keras.training import masked_mse
+from mtcae_keras.training import warmup_cosine_decay
 from tests.test_mtcae_model import batch
 from tests.test_mtcae_model import tiny_model
 
@@ -22,6 +23,19 @@ def test_masked_mse_ignores_frames_without_a_face():
     assert float(loss(changed, prediction, sample_weight=mask)) == pytest.approx(base, rel=1e-6)
     changed[0, 0] += 1.0
     assert float(loss(changed, prediction, sample_weight=mask)) > base + 1e-3
+
+
+def test_warmup_cosine_decay_follows_its_closed_form():
+    schedule = warmup_cosine_decay(2e-3, 100, warmup_fraction=0.1, alpha=0.01)
+    for step in (0, 5, 10, 40, 99, 100):
+        if step <= 10:
+            expected = 2e-3 * step / 10
+        else:
+            cosine = 0.5 * (1 + np.cos(np.pi * (step - 10) / 90))
+            expected = 2e-3 * (0.01 + 0.99 * cosine)
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    with pytest.raises(ValueError, match="total_steps"):
+        warmup_cosine_decay(1e-3, 0)
 
 
 def test_model_loss_ignores_masked_frames_and_uses_the_paper_weights():

@@ -64,6 +64,11 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     assert set(result["probabilities"]) == set(config["class_names"])
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert os.path.exists(tmp_path / "a.png")
+    # The run finished (no backup/ left): the same command again is a new run, not a resume.
+    assert not os.path.exists(run / "backup")
+    assert train.main(_args(tmp_path, 1)) == 0
+    with open(run / "log.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == [0]
 
 
 @pytest.mark.slow
@@ -97,3 +102,23 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
     metrics = json.loads((chief / "metrics.json").read_text())
     assert metrics["count"] == 6 and metrics["checkpoint"] == "best"
     assert not (other / "log.csv").exists() and not (other / "metrics.json").exists()
+
+
+def test_training_defaults_depend_on_the_dataset_and_flags_override_them():
+    synthetic = train.parse_args(["--dataset", "synthetic_faces"])
+    assert (synthetic.epochs, synthetic.batch_size, synthetic.lr_schedule, synthetic.augment) == (
+        24, 32, "cosine", ["flip"]
+    )  # fmt: skip
+    real = train.parse_args(["--dataset", "crema_d"])
+    assert (real.epochs, real.batch_size, real.lr_schedule, real.augment) == (
+        100, 16, "plateau", []
+    )  # fmt: skip
+    assert train.parse_args(["--dataset", "crema_d", "--augment"]).augment == ["flip", "translate"]
+    assert train.parse_args(["--dataset", "crema_d", "--augment", "translate"]).augment == [
+        "translate"
+    ]
+    overridden = train.parse_args(
+        ["--dataset", "synthetic_faces", "--augment", "none", "--epochs", "3",
+         "--lr-schedule", "plateau"]
+    )  # fmt: skip
+    assert (overridden.augment, overridden.epochs, overridden.lr_schedule) == ([], 3, "plateau")

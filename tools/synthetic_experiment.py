@@ -8,7 +8,8 @@ The JSON settings (all optional): `epochs` (8), `batch_size` (16), `lr` (1e-3), 
 `cosine` (warmup over 10% of the steps, then cosine decay), `strategy` (`cascaded_vit`),
 `decoder` (`tiny`), `decoder_overrides` (e.g. dropout rates), `encoder` (overrides of the
 `videomae_synthetic` preset, e.g. `patch_size`, `tubelet_size`), `loss_weights`, `augment`,
-`dataset_config` (`small`), `fold` (0), `seed` (0). Prints train / validation expression
+`dataset_config` (`small`), `fold` (0), `seed` (0), `stop_after` (epochs run of the
+`epochs`-long schedule; all by default). Prints train / validation expression
 accuracy per epoch and the test accuracy whenever validation improves; the last line is
 `RESULT <settings> best val V test T ep E time S`. The issue-4 notes' tables come from it.
 """
@@ -63,11 +64,14 @@ def main(argv=None):
     print(f"{model.count_params():,} parameters, {steps} steps", flush=True)
     accuracy = "expression_accuracy" if strategy != "stl" else "accuracy"
     best, start = (-1.0, float("nan"), -1), time.time()
-    for epoch in range(epochs):
+    for epoch in range(cfg.get("stop_after", epochs)):
         history = model.fit(data["train"], validation_data=data["validation"],
                             epochs=epoch + 1, initial_epoch=epoch, verbose=0).history  # fmt: skip
         val = history[f"val_{accuracy}"][-1]
         line = f"ep {epoch} train {history[accuracy][-1]:.3f} val {val:.3f} t {time.time() - start:.0f}s"  # noqa: E501
+        if "val_boxes_loss" in history:
+            line += f" val box/landmark mse {history['val_boxes_loss'][-1]:.4f}"
+            line += f"/{history['val_landmarks_loss'][-1]:.4f}"
         if val > best[0]:
             test = model.evaluate(data["test"], verbose=0, return_dict=True)[accuracy]
             best = (val, test, epoch)

@@ -2,7 +2,9 @@
 
 import importlib
 
+import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 # Pixel normalisation. ImageNet's (VideoMAE, MAE-DFER) by default; the public notebook's
 # copy slip (std 0.225 on all channels) as an option.
@@ -62,6 +64,49 @@ def fold_splits(num_folds, fold):
     return {"train": train, "validation": [f"fold{validation}"], "test": [f"fold{fold}"]}
 
 
+def split_metadata(builder, split_names, keys=("clip_id", "label")):
+    """Non-video features of whole splits as numpy arrays, read without decoding any frame.
+
+    Args:
+        builder: a prepared TFDS builder.
+        split_names: list of split names, read in this order.
+        keys: features to return (any but `video`).
+
+    Returns:
+        dict key -> array with one row per example.
+    """
+    ds = builder.as_dataset(
+        split="+".join(split_names), decoders={"video": tfds.decode.SkipDecoding()}
+    )
+    ds = ds.map(lambda example: {key: example[key] for key in keys}).batch(1024)
+    collected = {key: [] for key in keys}
+    for batch in ds.as_numpy_iterator():
+        for key in keys:
+            collected[key].append(batch[key])
+    return {key: np.concatenate(values) for key, values in collected.items()}
+
+
+def shuffled_label_table(builder, split_names, seed=0):
+    """A `clip_id -> label` table whose labels are a seeded permutation of the true ones.
+
+    The control experiment of a learning claim: the same clips and the same class counts,
+    but labels that carry no information about the video.
+
+    Args:
+        builder: a prepared TFDS builder.
+        split_names: the splits whose labels are permuted among themselves.
+        seed: int. Permutation seed.
+    """
+    meta = split_metadata(builder, split_names)
+    labels = np.random.default_rng(seed).permutation(meta["label"])
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(meta["clip_id"]), tf.constant(labels, tf.int64)
+        ),
+        default_value=-1,
+    )
+
+
 def normalize_video(video, normalization="imagenet"):
     """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
     if normalization not in NORMALIZATIONS:
@@ -108,6 +153,48 @@ def random_translate(example, max_shift=0.08, seed=None, shift=None):
             "boxes": boxes, "landmarks": landmarks}  # fmt: skip
 
 
+# Landmark order after a horizontal flip: the eyes and the mouth corners swap sides
+# (features.py orders them image-left first), the nose stays.
+_FLIPPED_LANDMARKS = (2, 3, 0, 1, 4, 5, 8, 9, 6, 7)
+
+
+def random_flip(example, seed=None, flip=None):
+    """Mirrors a whole clip left-right with probability 1/2; boxes and landmarks follow.
+
+    Coordinates are pixel indices divided by the frame size (OpenCV's and MTCNN's
+    convention), so a point at `x` moves to `(W - 1) / W - x`; a box `[x, y, w, h]` to
+    `[(W - 1) / W - x - w, y, w, h]`. The eyes and the mouth corners swap places in the
+    landmark vector, which lists the image-left one first.
+
+    Args:
+        example: dict with `video` `(T, H, W, 3)`, `boxes` `(T, 4)`, `landmarks` `(T, 10)`.
+        seed: int. Op seed of the coin.
+        flip: optional bool replacing the coin (tests).
+    """
+    video = example["video"]
+    width = video.shape[2]
+    if flip is None:
+        flip = tf.random.uniform((), seed=seed) < 0.5
+    flip = tf.convert_to_tensor(flip)
+    edge = (width - 1) / width
+    boxes = example["boxes"]
+    flipped_boxes = tf.stack(
+        [edge - boxes[:, 0] - boxes[:, 2], boxes[:, 1], boxes[:, 2], boxes[:, 3]], -1
+    )
+    landmarks = tf.gather(example["landmarks"], _FLIPPED_LANDMARKS, axis=-1)
+    flipped_landmarks = landmarks * tf.constant([-1.0, 1.0] * 5) + tf.constant([edge, 0.0] * 5)
+    return {
+        **example,
+        "video": tf.where(flip, tf.reverse(video, axis=[2]), video),
+        "boxes": tf.where(flip, flipped_boxes, boxes),
+        "landmarks": tf.where(flip, flipped_landmarks, example["landmarks"]),
+    }
+
+
+# Training-set augmentations by name, in the order they are applied.
+AUGMENTATIONS = {"flip": random_flip, "translate": random_translate}
+
+
 def to_model_io(example, normalization="imagenet", tasks=TASKS):
     """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
 
@@ -131,7 +218,8 @@ def make_fold_datasets(
     seed=0,
     num_folds=None,
     with_metadata=False,
-    augment=False,
+    augment=(),
+    shuffle_labels=None,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -145,12 +233,23 @@ def make_fold_datasets(
         seed: int. Shuffle seed.
         num_folds: int. Folds of the dataset (counted from its splits if None).
         with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
-        augment: bool. Random clip translation (`random_translate`) on the training set only.
-            Off by default: the paper trains without augmentation.
+        augment: sequence of `AUGMENTATIONS` names (`"flip"`, `"translate"`) applied, in
+            that order, to the training set only; `True` means all of them. None by default:
+            the paper trains without augmentation.
+        shuffle_labels: int seed or None. Replace the training labels by a seeded
+            permutation of them (`shuffled_label_table`), the control of a learning claim;
+            validation and test keep their true labels.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
     """
+    if augment is True:
+        augment = tuple(AUGMENTATIONS)
+    unknown = set(augment or ()) - set(AUGMENTATIONS)
+    if unknown:
+        raise ValueError(
+            f"Unknown augmentation {sorted(unknown)}; choose from {list(AUGMENTATIONS)}."
+        )
     names = sorted(s for s in builder.info.splits if s.startswith("fold"))
     num_folds = num_folds or len(names)
     splits = fold_splits(num_folds, fold)
@@ -159,9 +258,13 @@ def make_fold_datasets(
         training = part == "train"
         ds = builder.as_dataset(split="+".join(split_names), shuffle_files=training)
         if training:
+            if shuffle_labels is not None:
+                table = shuffled_label_table(builder, split_names, shuffle_labels)
+                ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            if augment:
-                ds = ds.map(random_translate, num_parallel_calls=tf.data.AUTOTUNE)
+            for name in AUGMENTATIONS:  # a fixed order, whatever the order asked
+                if name in (augment or ()):
+                    ds = ds.map(AUGMENTATIONS[name], num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(example, keep=with_metadata and not training):
             video, targets, weights = to_model_io(example, normalization, tasks)

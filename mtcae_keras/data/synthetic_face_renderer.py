@@ -23,11 +23,12 @@ EXPRESSIONS = {
     "NEU": {},
     "HAP": {"mouth_curve": 0.22, "mouth_width": 1.3, "eye_open": 0.6, "mouth_open": 0.12},
     "SAD": {"mouth_curve": -0.2, "brow_tilt": 0.16, "brow_raise": 0.04, "eye_open": 0.6},
-    "ANG": {"brow_raise": -0.14, "brow_tilt": -0.16, "eye_open": 0.45, "mouth_width": 0.6},
+    "ANG": {"brow_raise": -0.16, "brow_tilt": -0.24, "eye_open": 0.45, "mouth_width": 0.6,
+            "mouth_curve": -0.05},
     "FEA": {"brow_raise": 0.16, "brow_tilt": 0.06, "eye_open": 1.8, "mouth_open": 0.3,
             "mouth_width": 0.75},
-    "DIS": {"brow_raise": -0.07, "eye_open": 0.5, "mouth_asym": 0.2, "mouth_curve": -0.08,
-            "nose_lift": 0.1, "mouth_open": 0.06},
+    "DIS": {"brow_raise": -0.08, "eye_open": 0.6, "mouth_asym": 0.12, "mouth_curve": -0.14,
+            "nose_lift": 0.1, "mouth_open": 0.08, "mouth_width": 0.85},
 }  # fmt: skip
 _NEUTRAL = {
     "brow_raise": 0.0, "brow_tilt": 0.0, "eye_open": 1.0, "mouth_curve": 0.0,
@@ -86,8 +87,8 @@ class SyntheticFaceRenderer:
             "brow": rng.uniform(15, 70, 3),
             "eye_dx": rng.uniform(0.3, 0.4),
             "eye_y": rng.uniform(-0.22, -0.12),
-            "eye_w": rng.uniform(0.16, 0.2),
-            "eye_h": rng.uniform(0.08, 0.1),
+            "eye_w": rng.uniform(0.17, 0.21),
+            "eye_h": rng.uniform(0.09, 0.11),
             "brow_gap": rng.uniform(0.12, 0.17),
             "brow_len": rng.uniform(0.2, 0.26),
             "nose_y": rng.uniform(0.1, 0.2),
@@ -151,8 +152,8 @@ class SyntheticFaceRenderer:
         onset, apex = rng.uniform(0.0, 0.3), rng.uniform(0.55, 0.8)
         # Face-cropped clips, as after MTCNN cropping: the face is roughly centred and fills
         # most of the frame; it still drifts, scales and rotates within a clip.
-        half = size * rng.uniform(0.35, 0.41)  # face half-height, pixels
-        start = size / 2 + rng.uniform(-0.08, 0.08, 2) * size
+        half = size * rng.uniform(0.38, 0.44)  # face half-height, pixels
+        start = size / 2 + rng.uniform(-0.06, 0.06, 2) * size
         end = start + rng.normal(0, 0.03, 2) * size
         angle0, angle1 = rng.uniform(-6, 6), rng.uniform(-6, 6)
         wobble = rng.uniform(0, 2 * math.pi)
@@ -246,12 +247,16 @@ class SyntheticFaceRenderer:
             inner = [side * (dx - half_len), min(brow_y - params["brow_tilt"], lowest)]
             outer = [side * (dx + half_len), min(brow_y + params["brow_tilt"] * 0.3, lowest)]
             p, q = to_image([inner, outer])
-            cv2.line(image, ipt(p), ipt(q), identity["brow"].tolist(), width(0.08), cv2.LINE_AA)
+            cv2.line(image, ipt(p), ipt(q), identity["brow"].tolist(), width(0.11), cv2.LINE_AA)
 
         nose_top, nose = to_image([[0, ey + 0.05], [0, identity["nose_y"] - params["nose_lift"]]])
         nose_color = (identity["skin"] * 0.6).tolist()
         cv2.line(image, ipt(nose_top), ipt(nose), nose_color, width(0.035), cv2.LINE_AA)
         cv2.circle(image, ipt(nose), width(0.05), nose_color, -1)
+        if params["nose_lift"] > 0.03:  # a wrinkled nose (disgust): creases between the eyes
+            for crease_y in (ey - 0.01, ey + 0.06):
+                p, q = to_image([[-0.08, crease_y], [0.08, crease_y]])
+                cv2.line(image, ipt(p), ipt(q), nose_color, width(0.035), cv2.LINE_AA)
 
         half_mouth = identity["mouth_w"] / 2 * params["mouth_width"]
         my = identity["mouth_y"]
@@ -271,7 +276,7 @@ class SyntheticFaceRenderer:
             cv2.fillPoly(image, [np.round(to_image(teeth)).astype(np.int32)], (240, 240, 230))
         for lip in (upper, lower):
             cv2.polylines(image, [np.round(to_image(lip)).astype(np.int32)], False, lips,
-                          width(0.045), cv2.LINE_AA)  # fmt: skip
+                          width(0.06), cv2.LINE_AA)  # fmt: skip
         corners = to_image([upper[0], upper[-1]])
         points = np.concatenate([eyes, nose[None], corners])
         order = [0, 1] if eyes[0][0] <= eyes[1][0] else [1, 0]

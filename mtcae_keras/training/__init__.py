@@ -5,6 +5,7 @@
 """
 
 from mtcae_keras.training.compile import compile_mtcae_model
+from mtcae_keras.training.compile import warmup_cosine_decay
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.losses import masked_mse
 from mtcae_keras.training.losses import mtcae_losses
@@ -16,4 +17,5 @@ __all__ = [
     "compile_mtcae_model",
     "masked_mse",
     "mtcae_losses",
+    "warmup_cosine_decay",
 ]

@@ -7,6 +7,30 @@ from mtcae_keras.training.losses import mtcae_losses
 from mtcae_keras.training.unweighted_average_recall import UnweightedAverageRecall
 
 
+def warmup_cosine_decay(learning_rate, total_steps, warmup_fraction=0.1, alpha=0.01):
+    """Linear warm-up from 0 to `learning_rate`, then cosine decay to `alpha * learning_rate`.
+
+    Args:
+        learning_rate: float. Peak learning rate, reached after the warm-up.
+        total_steps: int. Optimiser steps of the whole run (warm-up included).
+        warmup_fraction: float. Share of `total_steps` spent warming up.
+        alpha: float. Final learning rate as a fraction of the peak.
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be at least 1; got {total_steps}.")
+    warmup = int(total_steps * warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        max(total_steps - warmup, 1),
+        alpha=alpha,
+        warmup_target=learning_rate,
+        warmup_steps=warmup,
+    )
+
+
 def compile_mtcae_model(
     model,
     num_classes,

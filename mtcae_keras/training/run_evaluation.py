@@ -59,6 +59,29 @@ def predict_test_fold(run_dir, data_dir=None):
     return {key: np.concatenate(values) for key, values in collected.items()}, model, config
 
 
+def training_mean_localisation(run_dir, data_dir=None):
+    """The trivial localisation baseline of a run: the training folds' mean boxes and
+    landmarks per frame index (over frames with a face), `(frames, 4)` and `(frames, 10)`."""
+    from mtcae_keras.data.input_pipeline import fold_splits
+    from mtcae_keras.data.input_pipeline import load_builder
+    from mtcae_keras.data.input_pipeline import split_metadata
+
+    config = load_run_config(run_dir)
+    builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
+                           config=config["dataset_config"])  # fmt: skip
+    num_folds = sum(1 for name in builder.info.splits if name.startswith("fold"))
+    train = fold_splits(num_folds, config["fold"])["train"]
+    meta = split_metadata(builder, train, ("boxes", "landmarks", "face_found"))
+    face = meta["face_found"][..., None].astype(np.float64)  # (clips, frames, 1)
+    means = []
+    for key in ("boxes", "landmarks"):
+        values = meta[key].astype(np.float64)
+        overall = (values * face).sum((0, 1)) / max(face.sum(), 1.0)
+        per_frame = (values * face).sum(0) / np.maximum(face.sum(0), 1.0)
+        means.append(np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32))
+    return tuple(means)
+
+
 def metrics_from_predictions(predictions, class_names):
     """All test metrics of one prediction set (or a pooled concatenation of several)."""
     metrics = classification_metrics(
@@ -120,6 +143,17 @@ def evaluate_run(run_dir, export=False, data_dir=None):
     metrics = metrics_from_predictions(predictions, class_names)
     metrics.update({"fold": config["fold"], "strategy": config["strategy"],
                     "dataset": config["dataset_name"], "checkpoint": "best"})  # fmt: skip
+    if "pred_boxes" in predictions:  # the bar a localisation head has to clear
+        mean_boxes, mean_landmarks = training_mean_localisation(run_dir, data_dir)
+        count = len(predictions["boxes"])
+        baseline = localisation_metrics(
+            np.broadcast_to(mean_boxes, (count, *mean_boxes.shape)), predictions["boxes"],
+            np.broadcast_to(mean_landmarks, (count, *mean_landmarks.shape)),
+            predictions["landmarks"], predictions["face_found"],
+        )  # fmt: skip
+        metrics["training_mean_baseline"] = {
+            "box_iou": baseline["box_iou"], "landmark_nme": baseline["landmark_nme"]
+        }  # fmt: skip
     with open(os.path.join(run_dir, "metrics.json"), "w") as file:
         json.dump(metrics, file, indent=2)
     np.savez(os.path.join(run_dir, "predictions.npz"), **predictions)

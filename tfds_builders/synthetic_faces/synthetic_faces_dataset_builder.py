@@ -34,15 +34,19 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic face videos: six expressions unfolding over 16 frames, with exact labels."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Bolder features (brows, lips, eyes), larger faces, stronger ANG and DIS "
+        "(nose creases, one-sided frown); `small` has 80 actors x 8 clips (was 40 x 16).",
+    }
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(
             name="small",
-            description="64x64 frames, 40 actors x 6 classes x 16 clips: fast CPU runs.",
-            num_actors=40,
+            description="64x64 frames, 80 actors x 6 classes x 8 clips: fast CPU runs.",
+            num_actors=80,
             image_size=64,
-            clips_per_class=16,
+            clips_per_class=8,
         ),
         SyntheticFacesConfig(
             name="full",

@@ -1,0 +1,91 @@
+"""The demo's learning claims, measured: true labels vs a shuffled-label control, and the
+localisation heads vs the trivial baseline (the training folds' mean box and landmarks).
+
+    python3 tasks.py demo                       # trains runs/demo on the true labels
+    python bench/synthetic_demo.py [--run runs/demo] [--control runs/demo_shuffled]
+                                   [--seed 0] [--output bench/results/synthetic_demo_cpu.json]
+
+Trains the control with exactly the demo run's settings (read from its `config.json`) plus
+`--shuffle-labels SEED`: the same clips, class counts and schedule, but training labels
+permuted among the clips, so they carry no information. Validation and test keep their
+true labels. A control that is already trained (`metrics.json` present) is reused.
+
+Prints one table row per run: test WAR and UAR, box IoU and landmark NME of the model and of
+the training mean, and the training time of the control (measured here).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# train.py arguments that are copied from the demo run's config.json.
+_COPIED = ("dataset", "dataset_config", "fold", "strategy", "decoder", "epochs", "batch_size",
+           "lr", "weight_decay", "lr_schedule", "normalization", "seed", "data_dir")  # fmt: skip
+
+
+def control_arguments(config, output, seed):
+    argv = []
+    for key in _COPIED:
+        if config.get(key) is not None:
+            argv += [f"--{key.replace('_', '-')}", str(config[key])]
+    argv += ["--augment", *(config.get("augment") or ["none"])]
+    return argv + ["--shuffle-labels", str(seed), "--output", output, "--verbose", "2"]
+
+
+def row(name, metrics, seconds=None):
+    base = metrics.get("training_mean_baseline", {})
+    cells = [f"{100 * metrics['war']:.1f}", f"{100 * metrics['uar']:.1f}"]
+    for key in ("box_iou", "landmark_nme"):
+        model, mean = metrics.get(key), base.get(key)
+        cells.append(f"{model:.3f} / {mean:.3f}" if model is not None and mean else "-")
+    cells.append(f"{seconds:.0f}" if seconds is not None else "-")
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", default=os.path.join(ROOT, "runs", "demo"))
+    parser.add_argument("--control", default=os.path.join(ROOT, "runs", "demo_shuffled"))
+    parser.add_argument("--seed", type=int, default=0, help="label permutation seed")
+    parser.add_argument("--output", help="also write the measurements as JSON")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, ROOT)
+    os.chdir(ROOT)  # the run's data_dir may be relative to the repository
+
+    with open(os.path.join(args.run, "metrics.json")) as file:
+        true_metrics = json.load(file)
+    with open(os.path.join(args.run, "config.json")) as file:
+        config = json.load(file)
+    seconds = None
+    control_metrics_path = os.path.join(args.control, "metrics.json")
+    if not os.path.exists(control_metrics_path):
+        import train
+
+        start = time.time()
+        if train.main(control_arguments(config, args.control, args.seed)):
+            sys.exit("the control run failed")
+        seconds = time.time() - start
+    with open(control_metrics_path) as file:
+        control_metrics = json.load(file)
+
+    chance = 100 / len(config["class_names"])
+    print(f"\ntest fold {config['fold']} of {config['dataset']} ({config.get('dataset_config')}),"
+          f" chance {chance:.1f}%; IoU / NME as model / training mean\n")  # fmt: skip
+    print("| run | WAR % | UAR % | box IoU | landmark NME | control train+eval s |")
+    print("|---|---|---|---|---|---|")
+    print(row("true labels", true_metrics))
+    print(row(f"shuffled labels (seed {args.seed})", control_metrics, seconds))
+    if args.output:
+        with open(args.output, "w") as file:
+            json.dump({"config": {k: config.get(k) for k in _COPIED + ("augment",)},
+                       "true_labels": true_metrics, "shuffled_labels": control_metrics,
+                       "control_seconds": seconds}, file, indent=2)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
