@@ -130,3 +130,13 @@ def test_training_mean_baseline_averages_the_training_folds_face_frames(tiny_bui
     assert len(examples) == 18
     np.testing.assert_allclose(boxes, np.mean([e["boxes"] for e in examples], 0), atol=1e-6)
     np.testing.assert_allclose(landmarks, np.mean([e["landmarks"] for e in examples], 0), atol=1e-6)
+
+
+def test_face_frame_mean_skips_frames_without_a_face():
+    from mtcae_keras.training.run_evaluation import face_frame_mean
+
+    values = np.array([[[1.0], [10.0], [5.0]], [[3.0], [99.0], [7.0]]])  # (clips, frames, 1)
+    face = np.array([[True, True, False], [True, False, False]])
+    # Frame 0: both clips; frame 1: clip 0 only (99 ignored); frame 2: no face anywhere ->
+    # the mean of all face frames, (1 + 10 + 3) / 3.
+    np.testing.assert_allclose(face_frame_mean(values, face)[:, 0], [2.0, 10.0, 14 / 3])

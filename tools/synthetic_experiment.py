@@ -39,6 +39,7 @@ def main(argv=None):
     from mtcae_keras.data.input_pipeline import make_fold_datasets
     from mtcae_keras.models.presets import BACKBONE_PRESETS
     from mtcae_keras.training import compile_mtcae_model
+    from mtcae_keras.training import warmup_cosine_decay
 
     keras.utils.set_random_seed(cfg.get("seed", 0))  # the same seed as the data order
     builder = load_builder("synthetic_faces", data_dir=args.data_dir,
@@ -56,9 +57,7 @@ def main(argv=None):
     steps = sum(1 for _ in data["train"]) * epochs
     lr = cfg.get("lr", 1e-3)
     if cfg.get("cosine"):
-        lr = keras.optimizers.schedules.CosineDecay(
-            0.0, steps - steps // 10, alpha=0.01, warmup_target=lr, warmup_steps=steps // 10
-        )
+        lr = warmup_cosine_decay(lr, steps)  # train.py's --lr-schedule cosine
     compile_mtcae_model(model, 6, lr, cfg.get("wd", 1e-3), loss_weights=cfg.get("loss_weights"),
                         jit_compile=True)  # fmt: skip
     print(f"{model.count_params():,} parameters, {steps} steps", flush=True)

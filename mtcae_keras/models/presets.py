@@ -24,8 +24,8 @@ BACKBONE_PRESETS = {
         "num_layers": 2,
         "num_heads": 4,
         "intermediate_dim": 128,
-        # No drop path: regularisation slows learning more than it helps in the demo's
-        # 16 epochs (measured, issue 4 notes).
+        # No drop path: in the demo's short training it slows learning more than it helps
+        # (measured, issue 4 notes).
         "drop_path_rate": 0.0,
     },
     "videomae_small": {

@@ -72,14 +72,17 @@ def training_mean_localisation(run_dir, data_dir=None):
     num_folds = sum(1 for name in builder.info.splits if name.startswith("fold"))
     train = fold_splits(num_folds, config["fold"])["train"]
     meta = split_metadata(builder, train, ("boxes", "landmarks", "face_found"))
-    face = meta["face_found"][..., None].astype(np.float64)  # (clips, frames, 1)
-    means = []
-    for key in ("boxes", "landmarks"):
-        values = meta[key].astype(np.float64)
-        overall = (values * face).sum((0, 1)) / max(face.sum(), 1.0)
-        per_frame = (values * face).sum(0) / np.maximum(face.sum(0), 1.0)
-        means.append(np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32))
-    return tuple(means)
+    return tuple(face_frame_mean(meta[key], meta["face_found"]) for key in ("boxes", "landmarks"))
+
+
+def face_frame_mean(values, face_found):
+    """Mean of `values` `(clips, frames, D)` per frame index over the frames with a face;
+    a frame index with no face in any clip gets the mean over all face frames."""
+    face = np.asarray(face_found, np.float64)[..., None]
+    values = np.asarray(values, np.float64)
+    overall = (values * face).sum((0, 1)) / max(face.sum(), 1.0)
+    per_frame = (values * face).sum(0) / np.maximum(face.sum(0), 1.0)
+    return np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32)
 
 
 def metrics_from_predictions(predictions, class_names):
