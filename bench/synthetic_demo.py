@@ -22,16 +22,23 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# train.py arguments that are copied from the demo run's config.json.
-_COPIED = ("dataset", "dataset_config", "fold", "strategy", "decoder", "epochs", "batch_size",
-           "lr", "weight_decay", "lr_schedule", "normalization", "seed", "data_dir")  # fmt: skip
+# train.py arguments that are copied from the demo run's config.json: valued, then on/off.
+_COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "decoder", "epochs",
+           "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
+           "monitor", "lr_patience", "stop_patience", "seed", "data_dir")  # fmt: skip
+_SWITCHES = ("freeze_encoder", "standardize_targets")
 
 
 def control_arguments(config, output, seed):
+    """train.py arguments of the control: the run's resolved settings plus shuffled labels."""
     argv = []
     for key in _COPIED:
         if config.get(key) is not None:
             argv += [f"--{key.replace('_', '-')}", str(config[key])]
+    for key in _SWITCHES:
+        if config.get(key) is not None:
+            argv.append(f"--{'' if config[key] else 'no-'}{key.replace('_', '-')}")
+    argv += ["--jit-compile", "on" if config.get("jit_compile") else "off"]
     argv += ["--augment", *(config.get("augment") or ["none"])]
     return argv + ["--shuffle-labels", str(seed), "--output", output, "--verbose", "2"]
 
@@ -81,7 +88,7 @@ def main(argv=None):
     print(row(f"shuffled labels (seed {args.seed})", control_metrics, seconds))
     if args.output:
         with open(args.output, "w") as file:
-            json.dump({"config": {k: config.get(k) for k in _COPIED + ("augment",)},
+            json.dump({"config": {k: config.get(k) for k in _COPIED + _SWITCHES + ("augment",)},
                        "true_labels": true_metrics, "shuffled_labels": control_metrics,
                        "control_seconds": seconds}, file, indent=2)  # fmt: skip
     return 0

@@ -132,8 +132,27 @@ def test_training_mean_baseline_averages_the_training_folds_face_frames(tiny_bui
     np.testing.assert_allclose(landmarks, np.mean([e["landmarks"] for e in examples], 0), atol=1e-6)
 
 
+def test_localisation_statistics_are_the_training_folds_mean_and_std(tiny_builder):
+    import tensorflow_datasets as tfds
+
+    from mtcae_keras.data.input_pipeline import builder_fold_splits
+    from mtcae_keras.data.input_pipeline import localisation_statistics
+
+    splits = builder_fold_splits(tiny_builder, 2)
+    assert splits == {"train": ["fold0", "fold1", "fold4"], "validation": ["fold3"],
+                      "test": ["fold2"]}  # fmt: skip
+    statistics = localisation_statistics(tiny_builder, splits["train"])
+    examples = list(tfds.as_numpy(tiny_builder.as_dataset(split="fold0+fold1+fold4")))
+    for key in ("boxes", "landmarks"):
+        values = np.array([e[key] for e in examples])
+        mean, std = statistics[key]
+        np.testing.assert_allclose(mean, values.mean(0), atol=1e-6)
+        np.testing.assert_allclose(std, np.maximum(values.std(0), 1e-3), rtol=1e-4, atol=1e-6)
+        assert std.min() > 1e-3  # real spread, not the floor: the faces move within clips
+
+
 def test_face_frame_mean_skips_frames_without_a_face():
-    from mtcae_keras.training.run_evaluation import face_frame_mean
+    from mtcae_keras.data.input_pipeline import face_frame_mean
 
     values = np.array([[[1.0], [10.0], [5.0]], [[3.0], [99.0], [7.0]]])  # (clips, frames, 1)
     face = np.array([[True, True, False], [True, False, False]])

@@ -186,11 +186,60 @@ def test_mlp_decoder_is_the_vit_decoder_without_attention():
         ViTDecoder(16, 2, 2, 8, (32, 16), 0.1, 0.2, 1e-5, True, name="d"),
         MLPDecoder(16, 2, (32, 16), 0.2, 1e-5, name="m"),
         TaskHead((4, 10), norm_first=True, dropout_rate=0.2, layer_norm_epsilon=1e-5),
+        TaskHead((2, 3), output_offset=[[0.1, 0.2, 0.3]], output_scale=0.5, name="h"),
     ],
 )
 def test_decoder_and_head_configs_round_trip(layer):
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
+
+
+def test_standardised_head_starts_at_the_offset_and_de_standardises_its_dense():
+    """`output = offset + scale * (W pool(norm(x)) + b)`, checked against numpy."""
+    rng = np.random.default_rng(0)
+    offset = rng.random((3, 4)).astype("float32")
+    scale = (0.01 + rng.random((3, 4))).astype("float32")
+    head = TaskHead((3, 4), dropout_rate=0.0, output_offset=offset, output_scale=scale)
+    tokens = rng.standard_normal((2, 5, 8)).astype("float32")
+    np.testing.assert_allclose(head(tokens), np.broadcast_to(offset, (2, 3, 4)), atol=1e-7)
+    kernel = rng.standard_normal((8, 12)).astype("float32")
+    bias = rng.standard_normal(12).astype("float32")
+    head.dense.set_weights([kernel, bias])
+    pooled = tokens.mean(1)
+    normed = (pooled - pooled.mean(-1, keepdims=True)) / np.sqrt(
+        pooled.var(-1, keepdims=True) + 1e-6
+    )
+    expected = offset + scale * (normed @ kernel + bias).reshape(2, 3, 4)
+    np.testing.assert_allclose(head(tokens), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="both"):
+        TaskHead((3, 4), output_offset=offset)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        TaskHead((3, 4), output_offset=offset, output_scale=np.ones(5))
+
+
+def test_target_statistics_make_the_heads_start_at_the_mean_and_survive_saving(tmp_path):
+    mean = {
+        "boxes": np.full((FRAMES, 4), 0.3, "float32"),
+        "landmarks": np.linspace(0, 1, FRAMES * 10, dtype="float32").reshape(FRAMES, 10),
+    }
+    std = {"boxes": np.full((FRAMES, 4), 0.05, "float32"),
+           "landmarks": np.full((FRAMES, 10), 0.02, "float32")}  # fmt: skip
+    statistics = {task: (mean[task], std[task]) for task in mean}
+    model = tiny_model("cascaded_vit", target_statistics=statistics)
+    x, y, weights = batch()
+    before = model.predict(x, verbose=0)
+    for task in mean:  # zero kernels: the training mean, whatever the input
+        np.testing.assert_allclose(before[task], np.broadcast_to(mean[task], before[task].shape))
+    compile_mtcae_model(model, CLASSES, 1e-2, 1e-3)
+    model.fit(x, y, sample_weight=weights, epochs=2, verbose=0)
+    after = model.predict(x, verbose=0)
+    assert np.abs(after["boxes"] - before["boxes"]).max() > 1e-4  # it trains
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    for task in after:
+        np.testing.assert_allclose(loaded.predict(x, verbose=0)[task], after[task], atol=1e-6)
+    with pytest.raises(ValueError, match="only boxes and landmarks"):
+        tiny_model("cascaded_vit", target_statistics={"expression": (0.0, 1.0)})
 
 
 def test_decoders_under_mixed_bfloat16_stay_close_to_float32():

@@ -106,13 +106,15 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
 
 def test_training_defaults_depend_on_the_dataset_and_flags_override_them():
     synthetic = train.parse_args(["--dataset", "synthetic_faces"])
-    assert (synthetic.epochs, synthetic.batch_size, synthetic.lr_schedule, synthetic.augment) == (
-        24, 32, "cosine", ["flip"]
-    )  # fmt: skip
+    assert (synthetic.epochs, synthetic.batch_size, synthetic.lr_schedule, synthetic.augment,
+            synthetic.standardize_targets) == (24, 32, "cosine", ["flip"], True)  # fmt: skip
     real = train.parse_args(["--dataset", "crema_d"])
-    assert (real.epochs, real.batch_size, real.lr_schedule, real.augment) == (
-        100, 16, "plateau", []
-    )  # fmt: skip
+    assert (real.epochs, real.batch_size, real.lr_schedule, real.augment,
+            real.standardize_targets) == (100, 16, "plateau", [], False)  # fmt: skip
+    assert train.parse_args(["--dataset", "crema_d", "--standardize-targets"]).standardize_targets
+    assert not train.parse_args(
+        ["--dataset", "synthetic_faces", "--no-standardize-targets"]
+    ).standardize_targets
     assert train.parse_args(["--dataset", "crema_d", "--augment"]).augment == ["flip", "translate"]
     assert train.parse_args(["--dataset", "crema_d", "--augment", "translate"]).augment == [
         "translate"
@@ -122,3 +124,22 @@ def test_training_defaults_depend_on_the_dataset_and_flags_override_them():
          "--lr-schedule", "plateau"]
     )  # fmt: skip
     assert (overridden.augment, overridden.epochs, overridden.lr_schedule) == ([], 3, "plateau")
+
+
+def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
+    """bench/synthetic_demo.py: only the labels, the run dir and the verbosity differ."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(train.__file__), "bench", "synthetic_demo.py")
+    spec = importlib.util.spec_from_file_location("synthetic_demo", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    demo = vars(train.parse_args(["--dataset", "synthetic_faces", "--output", "runs/demo"]))
+    # As train.py writes config.json: resolved encoder, builder config, freeze and XLA choice.
+    config = {**demo, "encoder": "videomae_synthetic", "dataset_config": "small",
+              "data_dir": "runs/tfds", "freeze_encoder": False, "jit_compile": True}  # fmt: skip
+    control = vars(train.parse_args(bench.control_arguments(config, "runs/control", 3)))
+    assert control.pop("shuffle_labels") == 3 and control.pop("output") == "runs/control"
+    assert control.pop("jit_compile") == "on"
+    differing = {key for key in control if control[key] != config[key]}
+    assert differing == {"verbose"}, {key: (control[key], config[key]) for key in differing}

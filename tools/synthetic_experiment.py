@@ -8,8 +8,9 @@ The JSON settings (all optional): `epochs` (8), `batch_size` (16), `lr` (1e-3), 
 `cosine` (warmup over 10% of the steps, then cosine decay), `strategy` (`cascaded_vit`),
 `decoder` (`tiny`), `decoder_overrides` (e.g. dropout rates), `encoder` (overrides of the
 `videomae_synthetic` preset, e.g. `patch_size`, `tubelet_size`), `loss_weights`, `augment`,
-`dataset_config` (`small`), `fold` (0), `seed` (0), `stop_after` (epochs run of the
-`epochs`-long schedule; all by default). Prints train / validation expression
+`dataset_config` (`small`), `standardize_targets` (box and landmark heads predict
+standardised targets, `localisation_statistics`), `fold` (0), `seed` (0), `stop_after`
+(epochs run of the `epochs`-long schedule; all by default). Prints train / validation expression
 accuracy per epoch and the test accuracy whenever validation improves; the last line is
 `RESULT <settings> best val V test T ep E time S`. The issue-4 notes' tables come from it.
 """
@@ -35,7 +36,9 @@ def main(argv=None):
 
     from mtcae_keras import VideoMAEBackbone
     from mtcae_keras import build_mtcae_model
+    from mtcae_keras.data.input_pipeline import builder_fold_splits
     from mtcae_keras.data.input_pipeline import load_builder
+    from mtcae_keras.data.input_pipeline import localisation_statistics
     from mtcae_keras.data.input_pipeline import make_fold_datasets
     from mtcae_keras.models.presets import BACKBONE_PRESETS
     from mtcae_keras.training import compile_mtcae_model
@@ -50,8 +53,13 @@ def main(argv=None):
     data = make_fold_datasets(builder, cfg.get("fold", 0), cfg.get("batch_size", 16), "imagenet",
                               tasks, seed=seed, augment=cfg.get("augment", False))  # fmt: skip
     encoder = {**BACKBONE_PRESETS["videomae_synthetic"], **cfg.get("encoder", {})}
+    statistics = None
+    if cfg.get("standardize_targets"):
+        train = builder_fold_splits(builder, cfg.get("fold", 0))["train"]
+        statistics = localisation_statistics(builder, train)
     model = build_mtcae_model(VideoMAEBackbone(**encoder), strategy, 6, num_frames=16,
                               decoder=cfg.get("decoder", "tiny"), freeze_encoder=False,
+                              target_statistics=statistics,
                               **cfg.get("decoder_overrides", {}))  # fmt: skip
     epochs = cfg.get("epochs", 8)
     steps = sum(1 for _ in data["train"]) * epochs

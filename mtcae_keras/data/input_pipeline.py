@@ -64,6 +64,12 @@ def fold_splits(num_folds, fold):
     return {"train": train, "validation": [f"fold{validation}"], "test": [f"fold{fold}"]}
 
 
+def builder_fold_splits(builder, fold, num_folds=None):
+    """`fold_splits` of a builder, its fold count read from its `fold*` splits if not given."""
+    num_folds = num_folds or sum(1 for name in builder.info.splits if name.startswith("fold"))
+    return fold_splits(num_folds, fold)
+
+
 def split_metadata(builder, split_names, keys=("clip_id", "label")):
     """Non-video features of whole splits as numpy arrays, read without decoding any frame.
 
@@ -84,6 +90,40 @@ def split_metadata(builder, split_names, keys=("clip_id", "label")):
         for key in keys:
             collected[key].append(batch[key])
     return {key: np.concatenate(values) for key, values in collected.items()}
+
+
+def face_frame_mean(values, face_found):
+    """Mean of `values` `(clips, frames, D)` per frame index over the frames with a face;
+    a frame index with no face in any clip gets the mean over all face frames."""
+    face = np.asarray(face_found, np.float64)[..., None]
+    values = np.asarray(values, np.float64)
+    overall = (values * face).sum((0, 1)) / max(face.sum(), 1.0)
+    per_frame = (values * face).sum(0) / np.maximum(face.sum(0), 1.0)
+    return np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32)
+
+
+def localisation_statistics(builder, split_names, min_std=1e-3):
+    """Mean and standard deviation of the box and landmark targets per frame index.
+
+    Over the frames with a face (`face_found`), read without decoding video. The mean is the
+    trivial localisation baseline; both standardise the targets of `TaskHead`.
+
+    Args:
+        builder: a prepared TFDS builder with `boxes`, `landmarks` and `face_found`.
+        split_names: the (training) splits to measure.
+        min_std: float. Floor of the standard deviation (constant coordinates).
+
+    Returns:
+        dict `boxes` / `landmarks` -> `(mean, std)`, float32 arrays `(frames, 4)` /
+        `(frames, 10)`.
+    """
+    meta = split_metadata(builder, split_names, ("boxes", "landmarks", "face_found"))
+    statistics = {}
+    for key in ("boxes", "landmarks"):
+        mean = face_frame_mean(meta[key], meta["face_found"])
+        variance = face_frame_mean((meta[key] - mean) ** 2, meta["face_found"])
+        statistics[key] = (mean, np.maximum(np.sqrt(variance), min_std).astype(np.float32))
+    return statistics
 
 
 def shuffled_label_table(builder, split_names, seed=0):
@@ -250,9 +290,7 @@ def make_fold_datasets(
         raise ValueError(
             f"Unknown augmentation {sorted(unknown)}; choose from {list(AUGMENTATIONS)}."
         )
-    names = sorted(s for s in builder.info.splits if s.startswith("fold"))
-    num_folds = num_folds or len(names)
-    splits = fold_splits(num_folds, fold)
+    splits = builder_fold_splits(builder, fold, num_folds)
     out = {}
     for part, split_names in splits.items():
         training = part == "train"

@@ -27,8 +27,8 @@ EXPRESSIONS = {
             "mouth_curve": -0.05},
     "FEA": {"brow_raise": 0.16, "brow_tilt": 0.06, "eye_open": 1.8, "mouth_open": 0.3,
             "mouth_width": 0.75},
-    "DIS": {"brow_raise": -0.08, "eye_open": 0.6, "mouth_asym": 0.12, "mouth_curve": -0.14,
-            "nose_lift": 0.1, "mouth_open": 0.08, "mouth_width": 0.85},
+    "DIS": {"brow_raise": -0.08, "eye_open": 0.75, "mouth_asym": 0.16, "mouth_curve": -0.14,
+            "nose_lift": 0.12, "mouth_open": 0.08, "mouth_width": 0.85},
 }  # fmt: skip
 _NEUTRAL = {
     "brow_raise": 0.0, "brow_tilt": 0.0, "eye_open": 1.0, "mouth_curve": 0.0,
@@ -254,9 +254,10 @@ class SyntheticFaceRenderer:
         cv2.line(image, ipt(nose_top), ipt(nose), nose_color, width(0.035), cv2.LINE_AA)
         cv2.circle(image, ipt(nose), width(0.05), nose_color, -1)
         if params["nose_lift"] > 0.03:  # a wrinkled nose (disgust): creases between the eyes
-            for crease_y in (ey - 0.01, ey + 0.06):
-                p, q = to_image([[-0.08, crease_y], [0.08, crease_y]])
-                cv2.line(image, ipt(p), ipt(q), nose_color, width(0.035), cv2.LINE_AA)
+            crease_color = (identity["skin"] * 0.4).tolist()
+            for crease_y in (ey - 0.01, ey + 0.07):
+                p, q = to_image([[-0.12, crease_y], [0.12, crease_y]])
+                cv2.line(image, ipt(p), ipt(q), crease_color, width(0.05), cv2.LINE_AA)
 
         half_mouth = identity["mouth_w"] / 2 * params["mouth_width"]
         my = identity["mouth_y"]

@@ -34,6 +34,7 @@ def build_mtcae_model(
     num_frames=16,
     decoder="paper",
     freeze_encoder=True,
+    target_statistics=None,
     dtype=None,
     name=None,
     **decoder_overrides,
@@ -56,6 +57,9 @@ def build_mtcae_model(
         num_frames: int. Frames per clip, i.e. the rows of the box and landmark outputs.
         decoder: str or dict. A `DECODER_PRESETS` name (`paper`, `notebook`) or settings.
         freeze_encoder: bool. Set `backbone.trainable = False` (the notebook's setting).
+        target_statistics: None or dict `boxes` / `landmarks` -> `(mean, std)` of the training
+            targets (`localisation_statistics`): those heads predict standardised targets and
+            start at the mean (`TaskHead`'s `output_offset` / `output_scale`).
         dtype: dtype policy of the new layers (e.g. `"mixed_bfloat16"`); global if None.
         name: str. Model name; `mtcae_<strategy>` if None.
         **decoder_overrides: replace single decoder settings (e.g. `num_layers=1`).
@@ -78,12 +82,19 @@ def build_mtcae_model(
         "expression": (num_classes,),
     }
 
+    unknown = set(target_statistics or {}) - {"boxes", "landmarks"}
+    if unknown:
+        raise ValueError(f"target_statistics for {sorted(unknown)}: only boxes and landmarks.")
+
     def head(task, tokens):
+        offset, scale = (target_statistics or {}).get(task, (None, None))
         return TaskHead(
             output_shapes[task],
             norm_first=config["head_norm_first"],
             dropout_rate=config["head_dropout_rate"],
             layer_norm_epsilon=config["layer_norm_epsilon"],
+            output_offset=offset,
+            output_scale=scale,
             dtype=dtype,
             name=task,
         )(tokens)

@@ -62,27 +62,16 @@ def predict_test_fold(run_dir, data_dir=None):
 def training_mean_localisation(run_dir, data_dir=None):
     """The trivial localisation baseline of a run: the training folds' mean boxes and
     landmarks per frame index (over frames with a face), `(frames, 4)` and `(frames, 10)`."""
-    from mtcae_keras.data.input_pipeline import fold_splits
+    from mtcae_keras.data.input_pipeline import builder_fold_splits
     from mtcae_keras.data.input_pipeline import load_builder
-    from mtcae_keras.data.input_pipeline import split_metadata
+    from mtcae_keras.data.input_pipeline import localisation_statistics
 
     config = load_run_config(run_dir)
     builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
                            config=config["dataset_config"])  # fmt: skip
-    num_folds = sum(1 for name in builder.info.splits if name.startswith("fold"))
-    train = fold_splits(num_folds, config["fold"])["train"]
-    meta = split_metadata(builder, train, ("boxes", "landmarks", "face_found"))
-    return tuple(face_frame_mean(meta[key], meta["face_found"]) for key in ("boxes", "landmarks"))
-
-
-def face_frame_mean(values, face_found):
-    """Mean of `values` `(clips, frames, D)` per frame index over the frames with a face;
-    a frame index with no face in any clip gets the mean over all face frames."""
-    face = np.asarray(face_found, np.float64)[..., None]
-    values = np.asarray(values, np.float64)
-    overall = (values * face).sum((0, 1)) / max(face.sum(), 1.0)
-    per_frame = (values * face).sum(0) / np.maximum(face.sum(0), 1.0)
-    return np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32)
+    train = builder_fold_splits(builder, config["fold"])["train"]
+    statistics = localisation_statistics(builder, train)
+    return statistics["boxes"][0], statistics["landmarks"][0]
 
 
 def metrics_from_predictions(predictions, class_names):

@@ -34,11 +34,13 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic face videos: six expressions unfolding over 16 frames, with exact labels."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Bolder features (brows, lips, eyes), larger faces, stronger ANG and DIS "
         "(nose creases, one-sided frown); `small` has 80 actors x 8 clips (was 40 x 16).",
+        "1.2.0": "Disgust set further apart from anger: darker, longer nose creases, a more "
+        "one-sided mouth, less narrowed eyes.",
     }
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(
