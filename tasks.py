@@ -17,7 +17,9 @@ import venv
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, ".venv")
 PYTHON = os.path.join(VENV, "bin", "python")
-STAMP = os.path.join(VENV, ".requirements-stamp")
+# requirements file -> the files whose requirements it includes (`-r`), in install order.
+INCLUDES = {"requirements.txt": ("requirements.txt",),
+            "requirements-dev.txt": ("requirements.txt", "requirements-dev.txt")}  # fmt: skip
 
 
 def run(*command, **kwargs):
@@ -25,30 +27,50 @@ def run(*command, **kwargs):
     return subprocess.run(command, cwd=ROOT, **kwargs).returncode
 
 
+def _stamp(requirements):
+    """What an install of `requirements` leaves in the venv: its files' digest."""
+    digest = hashlib.sha256()
+    for name in INCLUDES[requirements]:
+        with open(os.path.join(ROOT, name), "rb") as file:
+            digest.update(file.read())
+    return os.path.join(VENV, f".stamp-{requirements}"), digest.hexdigest()
+
+
+def installed(requirements):
+    """True if `requirements`, or a file that includes it, is installed as it is now."""
+    for candidate, includes in INCLUDES.items():
+        if requirements in includes:
+            path, digest = _stamp(candidate)
+            if os.path.exists(path) and open(path).read() == digest:
+                return True
+    return False
+
+
 def ensure_venv(requirements):
+    """Creates `.venv` and installs `requirements` unless it (or a superset) already is.
+
+    `demo` needs only the runtime requirements, which installs in about half the time of the
+    development set (no torch, transformers or Jupyter); `test` needs the development set.
+    """
     if sys.version_info[:2] != (3, 11):
         print(f"warning: tested with Python 3.11, running {sys.version.split()[0]}")
     if not os.path.exists(PYTHON):
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    digest = hashlib.sha256()
-    for name in ("requirements.txt", requirements):
-        with open(os.path.join(ROOT, name), "rb") as file:
-            digest.update(file.read())
-    wanted = f"{requirements}:{digest.hexdigest()}"
-    if os.path.exists(STAMP) and open(STAMP).read() == wanted:
+    if installed(requirements):
         return
     if run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip") or run(
         PYTHON, "-m", "pip", "install", "--quiet", "-r", requirements
     ):
         sys.exit("pip install failed (see above)")
-    with open(STAMP, "w") as file:
-        file.write(wanted)
+    path, digest = _stamp(requirements)
+    with open(path, "w") as file:
+        file.write(digest)
 
 
 def demo():
     """Train, evaluate and export on the embedded synthetic_faces data, then predict."""
-    ensure_venv("requirements-dev.txt")
+    ensure_venv("requirements.txt")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     run_dir = os.path.join("runs", "demo")
     shutil.rmtree(os.path.join(ROOT, run_dir), ignore_errors=True)  # a fresh run each time

@@ -4,6 +4,7 @@ localisation heads vs the trivial baseline (the training folds' mean box and lan
     python3 tasks.py demo                       # trains runs/demo on the true labels
     python bench/synthetic_demo.py [--run runs/demo] [--control runs/demo_shuffled]
                                    [--seed 0] [--output bench/results/synthetic_demo_cpu.json]
+                                   [--plot bench/results/synthetic_demo_cpu.png]
 
 Trains the control with exactly the demo run's settings (read from its `config.json`) plus
 `--shuffle-labels SEED`: the same clips, class counts and schedule, but training labels
@@ -11,10 +12,12 @@ permuted among the clips, so they carry no information. Validation and test keep
 true labels. A control that is already trained (`metrics.json` present) is reused.
 
 Prints one table row per run: test WAR and UAR, box IoU and landmark NME of the model and of
-the training mean, and the training time of the control (measured here).
+the training mean, and the training time of the control (measured here). `--plot` draws both
+runs' training and validation accuracy per epoch (from their `log.csv`) against chance.
 """
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -53,12 +56,42 @@ def row(name, metrics, seconds=None):
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def accuracy_curves(run_dir):
+    """Per-epoch training and validation expression accuracy of a run, from its log.csv."""
+    with open(os.path.join(run_dir, "log.csv")) as file:
+        rows = list(csv.DictReader(file))
+    return {split: [float(row[f"{prefix}expression_accuracy"]) for row in rows]
+            for split, prefix in (("train", ""), ("validation", "val_"))}  # fmt: skip
+
+
+def plot_curves(curves, chance, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 4))
+    for (name, runs), color in zip(curves.items(), ("tab:blue", "tab:red"), strict=True):
+        for split, style in (("train", "--"), ("validation", "-")):
+            values = [100 * v for v in runs[split]]
+            axis.plot(range(1, len(values) + 1), values, style, color=color,
+                      label=f"{name}, {split}")  # fmt: skip
+    axis.axhline(100 * chance, color="gray", linewidth=0.8, label="chance")
+    axis.set(xlabel="epoch", ylabel="expression accuracy (%)", ylim=(0, 100),
+             title="synthetic_faces fold 0: true vs shuffled training labels")  # fmt: skip
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default=os.path.join(ROOT, "runs", "demo"))
     parser.add_argument("--control", default=os.path.join(ROOT, "runs", "demo_shuffled"))
     parser.add_argument("--seed", type=int, default=0, help="label permutation seed")
     parser.add_argument("--output", help="also write the measurements as JSON")
+    parser.add_argument("--plot", help="also draw the accuracy curves of both runs (PNG)")
     args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     os.chdir(ROOT)  # the run's data_dir may be relative to the repository
@@ -67,19 +100,26 @@ def main(argv=None):
         true_metrics = json.load(file)
     with open(os.path.join(args.run, "config.json")) as file:
         config = json.load(file)
-    seconds = None
     control_metrics_path = os.path.join(args.control, "metrics.json")
+    seconds_path = os.path.join(args.control, "control_seconds.json")  # kept for a reuse
     if not os.path.exists(control_metrics_path):
         import train
 
         start = time.time()
         if train.main(control_arguments(config, args.control, args.seed)):
             sys.exit("the control run failed")
-        seconds = time.time() - start
+        with open(seconds_path, "w") as file:
+            json.dump({"seconds": time.time() - start}, file)
+    seconds = None
+    if os.path.exists(seconds_path):
+        with open(seconds_path) as file:
+            seconds = json.load(file)["seconds"]
     with open(control_metrics_path) as file:
         control_metrics = json.load(file)
 
     chance = 100 / len(config["class_names"])
+    curves = {"true labels": accuracy_curves(args.run),
+              "shuffled labels": accuracy_curves(args.control)}  # fmt: skip
     print(f"\ntest fold {config['fold']} of {config['dataset']} ({config.get('dataset_config')}),"
           f" chance {chance:.1f}%; IoU / NME as model / training mean\n")  # fmt: skip
     print("| run | WAR % | UAR % | box IoU | landmark NME | control train+eval s |")
@@ -90,7 +130,11 @@ def main(argv=None):
         with open(args.output, "w") as file:
             json.dump({"config": {k: config.get(k) for k in _COPIED + _SWITCHES + ("augment",)},
                        "true_labels": true_metrics, "shuffled_labels": control_metrics,
-                       "control_seconds": seconds}, file, indent=2)  # fmt: skip
+                       "control_seconds": seconds, "accuracy_curves": curves}, file,
+                      indent=2)  # fmt: skip
+    if args.plot:
+        plot_curves(curves, chance / 100, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

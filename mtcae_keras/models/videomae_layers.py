@@ -79,8 +79,17 @@ class VideoMAETubeletEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        x = self.proj(inputs)
-        x = ops.reshape(x, (ops.shape(x)[0], -1, self.hidden_dim))
+        # The strided Conv3D as what it is, a matmul on flattened tubelets: the same weights
+        # (`proj`, the checkpoints' `patch_embed.proj`) and outputs to 1e-6, but XLA on CPU
+        # runs a Conv3D of this shape 3.6x slower than the matmul (forward + backward, issue
+        # 4 notes), and the encoder's step is dominated by it at small widths.
+        frames, height, width, channels = inputs.shape[1:]
+        t, p = self.tubelet_size, self.patch_size
+        x = ops.reshape(inputs, (-1, frames // t, t, height // p, p, width // p, p, channels))
+        x = ops.transpose(x, (0, 1, 3, 5, 2, 4, 6, 7))  # (B, T', H', W', t, p, p, C)
+        x = ops.reshape(x, (-1, self.num_tokens, t * p * p * channels))
+        kernel = ops.reshape(self.proj.kernel, (t * p * p * channels, self.hidden_dim))
+        x = ops.matmul(x, ops.cast(kernel, x.dtype)) + ops.cast(self.proj.bias, x.dtype)
         if self.use_position_embedding:
             x = x + ops.cast(self._position_table, x.dtype)[None]
         return x
