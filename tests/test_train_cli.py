@@ -134,12 +134,24 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     spec = importlib.util.spec_from_file_location("synthetic_demo", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    demo = vars(train.parse_args(["--dataset", "synthetic_faces", "--output", "runs/demo"]))
-    # As train.py writes config.json: resolved encoder, builder config, freeze and XLA choice.
-    config = {**demo, "encoder": "videomae_synthetic", "dataset_config": "small",
-              "data_dir": "runs/tfds", "freeze_encoder": False, "jit_compile": True}  # fmt: skip
+    # Every training setting away from its default, so that a setting the control does not
+    # pass on shows up as a difference instead of being re-derived from the same default.
+    argv = ["--dataset", "synthetic_faces", "--fold", "2",
+            "--strategy", "nfs_vit", "--encoder", "videomae_tiny", "--decoder", "paper",
+            "--freeze-encoder", "--epochs", "7", "--batch-size", "8", "--lr", "0.002",
+            "--lr-schedule", "plateau", "--weight-decay", "0.01", "--normalization", "notebook",
+            "--augment", "translate", "--no-standardize-targets", "--mixed-precision", "off",
+            "--jit-compile", "off", "--monitor", "loss", "--lr-patience", "3",
+            "--stop-patience", "4", "--seed", "5", "--data-dir", "runs/tfds",
+            "--dataset-config", "tiny"]  # fmt: skip
+    demo = vars(train.parse_args(argv))
+    defaults = vars(train.parse_args(["--dataset", "synthetic_faces"]))
+    # How a run is placed and reported, not how it learns: not copied, left at defaults.
+    not_training = {"dataset", "output", "verbose", "export", "distribute", "shuffle_labels"}
+    assert {k for k in demo if demo[k] == defaults[k]} == not_training
+    config = {**demo, "jit_compile": False}  # as train.py writes it: the resolved XLA choice
     control = vars(train.parse_args(bench.control_arguments(config, "runs/control", 3)))
     assert control.pop("shuffle_labels") == 3 and control.pop("output") == "runs/control"
-    assert control.pop("jit_compile") == "on"
+    assert control.pop("jit_compile") == "off"
     differing = {key for key in control if control[key] != config[key]}
     assert differing == {"verbose"}, {key: (control[key], config[key]) for key in differing}
