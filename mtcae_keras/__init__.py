@@ -1,6 +1,8 @@
 """mtcae-keras: MTCAE-DFER (multi-task cascaded autoencoder for dynamic FER) in Keras 3."""
 
 from mtcae_keras.models import STRATEGIES
+from mtcae_keras.models import Backbone
+from mtcae_keras.models import LGIFormerBackbone
 from mtcae_keras.models import MLPDecoder
 from mtcae_keras.models import TaskHead
 from mtcae_keras.models import VideoMAEBackbone
@@ -9,6 +11,8 @@ from mtcae_keras.models import build_mtcae_model
 
 __version__ = "0.1.0"
 __all__ = [
+    "Backbone",
+    "LGIFormerBackbone",
     "MLPDecoder",
     "STRATEGIES",
     "TaskHead",

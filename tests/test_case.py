@@ -28,3 +28,23 @@ def has_reference():
 
 def max_abs_diff(a, b):
     return float(np.max(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))))
+
+
+LGI_FORMER = os.path.join(FIXTURES, "lgi_former")
+
+
+def lgi_former_golden(name):
+    """One config of tools/make_lgi_former_golden.py: its input pixels and reference outputs."""
+    from tools.make_lgi_former_golden import clip_to_pixels
+
+    data = dict(np.load(os.path.join(LGI_FORMER, f"{name}.npz")))
+    data["pixels"] = clip_to_pixels(data.pop("clip"))
+    return data
+
+
+def lgi_former_unstored(name):
+    """The config of a fixture that its checkpoints do not store (clip, regions, heads)."""
+    from tools.make_lgi_former_golden import CONFIGS
+
+    keys = ("image_size", "num_frames", "region_size", "num_heads")
+    return {key: CONFIGS[name][key] for key in keys}

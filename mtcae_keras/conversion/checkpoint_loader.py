@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as np
 
+from mtcae_keras.conversion.lgi_former_keys import lgi_former_config_from_state_dict
 from mtcae_keras.conversion.torch_zip_reader import is_torch_zip
 from mtcae_keras.conversion.torch_zip_reader import read_torch_zip
 from mtcae_keras.conversion.videomae_keys import canonical_key
@@ -80,6 +81,37 @@ def _read_weights(path):
     if path.endswith(".safetensors"):
         return _read_safetensors(path)
     return _unwrap_state_dict(_read_torch_file(path), path)
+
+
+def read_state_dict(path):
+    """The tensors of one checkpoint file (or sharded index) as numpy, floats as float32.
+
+    Args:
+        path: str. A `.safetensors`, `.bin`, `.pth` file or a sharded `.index.json`.
+    """
+    return {
+        key: (value.astype(np.float32) if np.issubdtype(value.dtype, np.floating)
+              or value.dtype.name == "bfloat16" else value)
+        for key, value in _read_weights(path).items()
+        if isinstance(value, np.ndarray)
+    }  # fmt: skip
+
+
+def load_lgi_former_checkpoint(path):
+    """Reads a MAE-DFER LGI-Former checkpoint (fine-tuned or pre-training `.pth`).
+
+    Args:
+        path: str. The `.pth` file (state dict under `model`, `module` or at the top level).
+
+    Returns:
+        `(config_kwargs, state_dict)`: `LGIFormerBackbone` arguments inferred from the
+        shapes (`lgi_former_config_from_state_dict`) and key -> numpy array.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No checkpoint file at {path!r}.")
+    state_dict = read_state_dict(path)
+    return lgi_former_config_from_state_dict(state_dict), state_dict
 
 
 def config_from_hf(hf_config):
@@ -175,12 +207,7 @@ def load_videomae_checkpoint(path):
         beside = os.path.join(os.path.dirname(path), "config.json")
         if path.endswith((".safetensors", ".bin", ".index.json")) and os.path.exists(beside):
             config_path = beside
-    state_dict = {
-        key: (value.astype(np.float32) if np.issubdtype(value.dtype, np.floating)
-              or value.dtype.name == "bfloat16" else value)
-        for key, value in _read_weights(weight_path).items()
-        if isinstance(value, np.ndarray)
-    }  # fmt: skip
+    state_dict = read_state_dict(weight_path)
     if config_path and os.path.exists(config_path):
         with open(config_path) as file:
             config = config_from_hf(json.load(file))

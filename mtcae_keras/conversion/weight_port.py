@@ -2,43 +2,58 @@
 
 import collections
 
+import keras
 import numpy as np
 
 from mtcae_keras.conversion.videomae_keys import canonical_key
 
 
-def _targets(backbone):
-    """Canonical name -> (Keras variable, transform from the PyTorch layout)."""
+def linear(weight):
+    """PyTorch `Linear` weight `[out, in]` -> Keras `Dense` kernel `[in, out]`."""
+    return weight.T
 
-    def linear(weight):
-        return weight.T
 
-    def same(value):
-        return value
+def same(value):
+    return value
 
-    def conv3d(weight):
-        return np.transpose(weight, (2, 3, 4, 1, 0))
 
+def conv3d(weight):
+    """PyTorch `Conv3d` weight `[out, in, t, h, w]` -> Keras kernel `[t, h, w, in, out]`."""
+    return np.transpose(weight, (2, 3, 4, 1, 0))
+
+
+def patch_embed_targets(backbone):
+    """The tubelet embedding's entries, shared by every backbone."""
     embed = backbone.get_layer("patch_embed")
-    targets = {
+    return {
         "patch_embed.proj.weight": (embed.proj.kernel, conv3d),
         "patch_embed.proj.bias": (embed.proj.bias, same),
     }
+
+
+def layer_targets(prefix, layer):
+    """`prefix.weight` / `prefix.bias` entries of a `Dense` or `LayerNormalization`."""
+    if isinstance(layer, keras.layers.LayerNormalization):
+        return {f"{prefix}.weight": (layer.gamma, same), f"{prefix}.bias": (layer.beta, same)}
+    targets = {f"{prefix}.weight": (layer.kernel, linear)}
+    if layer.use_bias:
+        targets[f"{prefix}.bias"] = (layer.bias, same)
+    return targets
+
+
+def _targets(backbone):
+    """Canonical name -> (Keras variable, transform from the PyTorch layout)."""
+    targets = patch_embed_targets(backbone)
     for i in range(backbone.num_layers):
         block = backbone.get_layer(f"blocks_{i}")
         prefix = f"blocks.{i}."
         pairs = {
-            "norm1.weight": (block.norm1.gamma, same),
-            "norm1.bias": (block.norm1.beta, same),
-            "attn.qkv.weight": (block.attn.qkv.kernel, linear),
-            "attn.proj.weight": (block.attn.proj.kernel, linear),
-            "attn.proj.bias": (block.attn.proj.bias, same),
-            "norm2.weight": (block.norm2.gamma, same),
-            "norm2.bias": (block.norm2.beta, same),
-            "mlp.fc1.weight": (block.mlp_fc1.kernel, linear),
-            "mlp.fc1.bias": (block.mlp_fc1.bias, same),
-            "mlp.fc2.weight": (block.mlp_fc2.kernel, linear),
-            "mlp.fc2.bias": (block.mlp_fc2.bias, same),
+            **layer_targets("norm1", block.norm1),
+            **layer_targets("attn.qkv", block.attn.qkv),
+            **layer_targets("attn.proj", block.attn.proj),
+            **layer_targets("norm2", block.norm2),
+            **layer_targets("mlp.fc1", block.mlp_fc1),
+            **layer_targets("mlp.fc2", block.mlp_fc2),
         }
         if block.qv_bias:
             pairs["attn.q_bias"] = (block.attn.q_bias, same)
@@ -48,9 +63,7 @@ def _targets(backbone):
             pairs["gamma_2"] = (block.gamma_2, same)
         targets.update({prefix + name: value for name, value in pairs.items()})
     if backbone.use_final_norm:
-        norm = backbone.get_layer("norm")
-        targets["norm.weight"] = (norm.gamma, same)
-        targets["norm.bias"] = (norm.beta, same)
+        targets.update(layer_targets("norm", backbone.get_layer("norm")))
     return targets
 
 
@@ -116,8 +129,34 @@ def port_videomae_weights(backbone, state_dict):
     Raises:
         ValueError: naming each missing, unused, duplicate or mis-shaped key.
     """
-    entries, ignored, unknown, duplicates = classify_keys(state_dict)
-    targets = _targets(backbone)
+    return assign_checked(
+        _targets(backbone),
+        *classify_keys(state_dict),
+        model="the VideoMAE backbone",
+        hint="Build the backbone from the config that load_videomae_checkpoint returns "
+        "(e.g. use_final_norm, layer_scale_init_value, num_layers must match).",
+    )
+
+
+def assign_checked(targets, entries, ignored, unknown, duplicates, model, hint):
+    """Assigns checkpoint entries to variables after checking that they match one to one.
+
+    Args:
+        targets: canonical name -> `(variable, transform from the PyTorch layout)`.
+        entries: canonical name -> `(array or None, [source keys])`.
+        ignored: checkpoint keys skipped on purpose (decoders, heads).
+        unknown: checkpoint keys that are no weight this port knows.
+        duplicates: canonical names given by several keys (described).
+        model: str. What is being loaded, for the error message.
+        hint: str. What to do about a mismatch.
+
+    Returns:
+        dict with `loaded`, `ignored` and `sources` (variable path -> checkpoint keys).
+
+    Raises:
+        ValueError: naming each missing, unused, duplicate or mis-shaped key; no variable
+            changes then.
+    """
     missing = sorted(set(targets) - set(entries))
     unused = sorted(set(entries) - set(targets))
     unused_keys = sorted(unknown) + [
@@ -152,15 +191,8 @@ def port_videomae_weights(backbone, state_dict):
     if misshaped:
         problems.append("mis-shaped: " + "; ".join(misshaped))
     if problems:
-        hint = (
-            "Build the backbone from the config that load_videomae_checkpoint returns "
-            "(e.g. use_final_norm, layer_scale_init_value, num_layers must match)."
-        )
         raise ValueError(
-            "Checkpoint does not match the VideoMAE backbone:\n  - "
-            + "\n  - ".join(problems)
-            + "\n"
-            + hint
+            f"Checkpoint does not match {model}:\n  - " + "\n  - ".join(problems) + "\n" + hint
         )
     sources = {}
     for name, value in values.items():

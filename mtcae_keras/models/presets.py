@@ -106,3 +106,32 @@ DECODER_PRESETS = {
         "head_norm_first": True,  # eq. 7-9: FC(Pool(Norm(Y)))
     },
 }
+
+# MAE-DFER's LGI-Former (reference.md section 5). `lgi_former_base` is the released encoder:
+# 16x160x160 clips, 8x10x10 tokens in 8 regions of 2x5x10 tokens, 84,873,728 parameters (the
+# logged 84,878,343 of the 7-class fine-tuned model less fc_norm and head). `lgi_former_tiny`
+# is a 2-block toy for tests: a 2x4x4 token grid in 4 regions of 2x2x2.
+LGI_FORMER_PRESETS = {
+    "lgi_former_tiny": {
+        "image_size": 32,
+        "num_frames": 4,
+        "patch_size": 8,
+        "tubelet_size": 2,
+        "hidden_dim": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "intermediate_dim": 64,
+        "region_size": (2, 2, 2),
+    },
+    "lgi_former_base": {
+        "image_size": 160,
+        "num_frames": 16,
+        "patch_size": 16,
+        "tubelet_size": 2,
+        "hidden_dim": 512,
+        "num_layers": 16,
+        "num_heads": 8,
+        "intermediate_dim": 2048,
+        "region_size": (2, 5, 10),
+    },
+}

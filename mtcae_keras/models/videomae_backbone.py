@@ -1,21 +1,33 @@
 """VideoMAE ViT encoder as a functional Keras model."""
 
-import json
-import os
-
 import keras
 
+from mtcae_keras.models.backbone import Backbone
 from mtcae_keras.models.presets import BACKBONE_PRESETS
 from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
 from mtcae_keras.models.videomae_layers import VideoMAETubeletEmbedding
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+def token_grid(image_size, num_frames, patch_size, tubelet_size):
+    """The tubelet grid `(T, H, W)` of a clip size, and the frame size `(height, width)`.
+
+    Raises:
+        ValueError: when the frame size is not a multiple of the patch or the frame count
+            of the tubelet.
+    """
+    height, width = tuple(image_size) if isinstance(image_size, (tuple, list)) else (
+        image_size, image_size)  # fmt: skip
+    if height % patch_size or width % patch_size or num_frames % tubelet_size:
+        raise ValueError(
+            f"image_size={image_size} must be a multiple of patch_size={patch_size} and "
+            f"num_frames={num_frames} a multiple of tubelet_size={tubelet_size}."
+        )
+    grid = (num_frames // tubelet_size, height // patch_size, width // patch_size)
+    return grid, (height, width)
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
-class VideoMAEBackbone(keras.Model):
+class VideoMAEBackbone(Backbone):
     """VideoMAE encoder without head: normalised pixels in, tokens out.
 
     Computes what Hugging Face `VideoMAEModel(...).last_hidden_state` computes for the same
@@ -51,6 +63,14 @@ class VideoMAEBackbone(keras.Model):
     ```
     """
 
+    PRESETS = BACKBONE_PRESETS
+    CONFIG_KEYS = (
+        "image_size", "num_frames", "patch_size", "tubelet_size", "hidden_dim", "num_layers",
+        "num_heads", "intermediate_dim", "layer_norm_epsilon", "use_final_norm", "qv_bias",
+        "layer_scale_init_value", "drop_path_rate", "dropout_rate", "attention_dropout_rate",
+        "use_position_embedding", "num_channels",
+    )  # fmt: skip
+
     def __init__(
         self,
         image_size=224,
@@ -73,13 +93,7 @@ class VideoMAEBackbone(keras.Model):
         dtype=None,
         **kwargs,
     ):
-        height, width = _pair(image_size)
-        if height % patch_size or width % patch_size or num_frames % tubelet_size:
-            raise ValueError(
-                f"image_size={image_size} must be a multiple of patch_size={patch_size} and "
-                f"num_frames={num_frames} a multiple of tubelet_size={tubelet_size}."
-            )
-        grid = (num_frames // tubelet_size, height // patch_size, width // patch_size)
+        grid, (height, width) = token_grid(image_size, num_frames, patch_size, tubelet_size)
         num_tokens = grid[0] * grid[1] * grid[2]
 
         # === Layers ===
@@ -124,7 +138,7 @@ class VideoMAEBackbone(keras.Model):
         super().__init__(inputs=pixels, outputs=x, dtype=dtype, **kwargs)
 
         # === Config ===
-        self.image_size = image_size
+        self.image_size = tuple(image_size) if isinstance(image_size, list) else image_size
         self.num_frames = num_frames
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
@@ -144,78 +158,12 @@ class VideoMAEBackbone(keras.Model):
         self.token_grid = grid
         self.num_tokens = num_tokens
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "image_size": self.image_size,
-            "num_frames": self.num_frames,
-            "patch_size": self.patch_size,
-            "tubelet_size": self.tubelet_size,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "intermediate_dim": self.intermediate_dim,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "use_final_norm": self.use_final_norm,
-            "qv_bias": self.qv_bias,
-            "layer_scale_init_value": self.layer_scale_init_value,
-            "drop_path_rate": self.drop_path_rate,
-            "dropout_rate": self.dropout_rate,
-            "attention_dropout_rate": self.attention_dropout_rate,
-            "use_position_embedding": self.use_position_embedding,
-            "num_channels": self.num_channels,
-        }
-
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        trainable = config.pop("trainable", True)
-        backbone = cls(**config)
-        backbone.trainable = trainable  # the functional constructor does not apply it
-        return backbone
-
-    @classmethod
-    def presets(cls):
-        """Names accepted by `from_preset`."""
-        return sorted(BACKBONE_PRESETS)
-
-    @classmethod
-    def from_preset(cls, name, **overrides):
-        """Builds a named size, or loads converted / original weights.
-
-        Args:
-            name: str. One of `presets()` (`videomae_tiny/small/base/large/huge`, randomly
-                initialised); or the path of a `.weights.h5` written by
-                `tools/convert_videomae_checkpoint.py` (its `.config.json` beside it); or a
-                VideoMAE checkpoint that `load_videomae_checkpoint` reads (ported on the fly).
-            **overrides: constructor arguments that replace the preset's or checkpoint's
-                (e.g. `num_heads`, which original checkpoints do not store, or `dtype`).
-        """
-        if name in BACKBONE_PRESETS:
-            return cls(**{**BACKBONE_PRESETS[name], "name": name, **overrides})
-        if not os.path.exists(name):
-            raise ValueError(
-                f"Unknown backbone preset {name!r} (and no such file). Choose one of "
-                f"{cls.presets()}, or give a checkpoint path or a .weights.h5 written by "
-                "tools/convert_videomae_checkpoint.py."
-            )
-        if name.endswith(".weights.h5"):
-            config_path = name[: -len(".weights.h5")] + ".config.json"
-            if not os.path.exists(config_path):
-                raise ValueError(f"{name}: its config {config_path} is missing.")
-            with open(config_path) as file:
-                config = json.load(file)
-            backbone = cls.from_config({**config, **overrides})
-            backbone.load_weights(name)
-            return backbone
+    def _from_checkpoint(cls, path, overrides):
         from mtcae_keras.conversion import load_videomae_checkpoint
         from mtcae_keras.conversion import port_videomae_weights
 
-        config, state_dict = load_videomae_checkpoint(name)
+        config, state_dict = load_videomae_checkpoint(path)
         backbone = cls(**{**config, **overrides})
         port_videomae_weights(backbone, state_dict)
         return backbone

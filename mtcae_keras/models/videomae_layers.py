@@ -31,6 +31,47 @@ def sinusoid_position_embedding(num_positions, dim):
     return table.astype(np.float32)
 
 
+def multi_head_attention(query, key, value, scale, dropout, training=None):
+    """Softmax attention of `(B, T, heads, head_dim)` queries over `(B, S, heads, head_dim)`.
+
+    Without dropout on the probabilities (inference, or `dropout.rate == 0`) this is
+    `keras.ops.dot_product_attention`, fused where the backend has a kernel (cuDNN flash
+    attention on GPU under JAX); elsewhere, and with dropout, the same einsum, float32
+    softmax, einsum.
+
+    Args:
+        query: `(B, T, heads, head_dim)`.
+        key: `(B, S, heads, head_dim)`.
+        value: `(B, S, heads, head_dim)`.
+        scale: float. Logit scale (`head_dim ** -0.5`).
+        dropout: a `keras.layers.Dropout` for the probabilities.
+        training: bool. Dropout is active only when training.
+
+    Returns:
+        `(B, T, heads, head_dim)`.
+    """
+    if dropout.rate and training:
+        # Dropout on the probabilities needs them explicitly: the unfused path.
+        logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
+        probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
+        probs = dropout(ops.cast(probs, value.dtype), training=training)
+        return ops.einsum("bnts,bsnh->btnh", probs, value)
+    return ops.dot_product_attention(query, key, value, scale=scale)
+
+
+def drop_path_layer(rate, dtype_policy):
+    """Stochastic depth (keras_cv `DropPath`) at `rate`, or an `Identity` when it is 0.
+
+    keras_cv imports TensorFlow, so it is loaded only where stochastic depth is used: a
+    rate-0 encoder also runs on the JAX backend (the GPU bench uses this).
+    """
+    if rate > 0:
+        from keras_cv.layers import DropPath
+
+        return DropPath(rate, dtype=dtype_policy, name="drop_path")
+    return keras.layers.Identity(dtype=dtype_policy, name="drop_path")
+
+
 @keras.saving.register_keras_serializable(package="mtcae_keras")
 class VideoMAETubeletEmbedding(keras.layers.Layer):
     """Tubelet (3D patch) embedding plus the fixed sinusoid position embedding.
@@ -179,17 +220,9 @@ class VideoMAEAttention(keras.layers.Layer):
             qkv = qkv + ops.cast(bias, qkv.dtype)
         qkv = ops.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        scale = self.head_dim**-0.5
-        if self.attention_dropout_rate and training:
-            # Dropout on the probabilities needs them explicitly: the unfused path.
-            logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
-            probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
-            probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
-            context = ops.einsum("bnts,bsnh->btnh", probs, value)
-        else:
-            # Fused where the backend has a kernel (cuDNN flash attention on GPU under JAX);
-            # elsewhere the same einsum / float32 softmax / einsum as above.
-            context = ops.dot_product_attention(query, key, value, scale=scale)
+        context = multi_head_attention(
+            query, key, value, self.head_dim**-0.5, self.attention_dropout, training
+        )
         context = ops.reshape(context, (batch, tokens, self.hidden_dim))
         return self.proj_dropout(self.proj(context), training=training)
 
@@ -290,16 +323,7 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
             self.gamma_2 = self.add_weight(
                 shape=(self.hidden_dim,), initializer=init, name="gamma_2"
             )
-        if self.drop_path_rate > 0:
-            # keras_cv imports TensorFlow, so it is loaded only where stochastic depth is used:
-            # a rate-0 encoder also runs on the JAX backend (the GPU bench uses this).
-            from keras_cv.layers import DropPath
-
-            self.drop_path = DropPath(
-                self.drop_path_rate, dtype=self.dtype_policy, name="drop_path"
-            )
-        else:
-            self.drop_path = keras.layers.Identity(dtype=self.dtype_policy, name="drop_path")
+        self.drop_path = drop_path_layer(self.drop_path_rate, self.dtype_policy)
         self.built = True
 
     def call(self, inputs, training=None):

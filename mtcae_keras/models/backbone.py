@@ -1,0 +1,89 @@
+"""The base class of our video encoders: config round trip and preset / checkpoint loading."""
+
+import json
+import os
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mtcae_keras")
+class Backbone(keras.Model):
+    """A functional encoder model built from its constructor arguments (keras-hub's shape).
+
+    Subclasses build their graph in `__init__`, list their constructor arguments in
+    `CONFIG_KEYS`, their named sizes in `PRESETS`, and port a checkpoint in
+    `_from_checkpoint`. This class gives them `get_config` / `from_config` (dtype policy and
+    `trainable` included) and `from_preset` for preset names, converted `.weights.h5` files
+    and checkpoints.
+    """
+
+    PRESETS = {}
+    CONFIG_KEYS = ()
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **{key: getattr(self, key) for key in self.CONFIG_KEYS},
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        trainable = config.pop("trainable", True)
+        backbone = cls(**config)
+        backbone.trainable = trainable  # the functional constructor does not apply it
+        return backbone
+
+    @classmethod
+    def presets(cls):
+        """Names accepted by `from_preset`."""
+        return sorted(cls.PRESETS)
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Builds a named size, or loads converted / original weights.
+
+        Args:
+            name: str. One of `presets()` (randomly initialised); or the path of a
+                `.weights.h5` written by `tools/convert_videomae_checkpoint.py` (its
+                `.config.json` beside it); or a checkpoint, ported on the fly.
+            **overrides: constructor arguments that replace the preset's or checkpoint's
+                (e.g. `num_heads`, which original checkpoints do not store, or `dtype`).
+        """
+        if name in cls.PRESETS:
+            return cls(**{**cls.PRESETS[name], "name": name, **overrides})
+        if not os.path.exists(name):
+            raise ValueError(
+                f"Unknown {cls.__name__} preset {name!r} (and no such file). Choose one of "
+                f"{cls.presets()}, or give a checkpoint path or a .weights.h5 written by "
+                "tools/convert_videomae_checkpoint.py."
+            )
+        if name.endswith(".weights.h5"):
+            config = read_weights_config(name)
+            config.pop("backbone_class", None)
+            backbone = cls.from_config({**config, **overrides})
+            backbone.load_weights(name)
+            return backbone
+        return cls._from_checkpoint(name, overrides)
+
+    @classmethod
+    def _from_checkpoint(cls, path, overrides):
+        raise NotImplementedError
+
+
+def weights_config_path(weights_path):
+    """The `.config.json` written beside a converted `.weights.h5`."""
+    return weights_path[: -len(".weights.h5")] + ".config.json"
+
+
+def read_weights_config(weights_path):
+    """The backbone config stored beside a converted `.weights.h5`."""
+    config_path = weights_config_path(weights_path)
+    if not os.path.exists(config_path):
+        raise ValueError(f"{weights_path}: its config {config_path} is missing.")
+    with open(config_path) as file:
+        return json.load(file)
