@@ -31,6 +31,9 @@ from mtcae_keras.data.input_pipeline import builder_fold_splits  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
+from mtcae_keras.models.encoders import file_digest  # noqa: E402
+from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
+from mtcae_keras.models.encoders import load_encoder  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
 from mtcae_keras.training import compile_mtcae_model  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
@@ -57,7 +60,17 @@ def parse_args(argv=None):
     parser.add_argument("--dataset-config", help="TFDS builder config (builder default if unset)")
     parser.add_argument("--fold", type=int, default=0, help="test fold")
     parser.add_argument("--strategy", default="cascaded_vit", choices=STRATEGIES)
-    parser.add_argument("--encoder", help="preset name, checkpoint, or converted .weights.h5")
+    parser.add_argument(
+        "--encoder",
+        help="encoder preset (videomae_*, lgi_former_*), VideoMAE or MAE-DFER checkpoint, or"
+        " converted .weights.h5 (default: videomae_base; synthetic_faces: videomae_synthetic)",
+    )
+    parser.add_argument(
+        "--encoder-image-size",
+        type=int,
+        help="frame size of the encoder, for checkpoints trained at another size than they"
+        " assume (VideoMAE: 224, MAE-DFER: 160); the frames are resized to it",
+    )
     parser.add_argument("--decoder", help=f"decoder preset: {sorted(DECODER_PRESETS)}")
     parser.add_argument(
         "--freeze-encoder",
@@ -174,12 +187,35 @@ def best_logged_value(log_path, monitor, mode):
 
 
 def build_backbone(args, info):
-    video_shape = info.features["video"].shape
-    num_frames, image_size = video_shape[0], video_shape[1]
+    """The encoder `--encoder` names (the dataset's default if unset), and that name.
+
+    VideoMAE presets are built at the dataset's clip size; LGI-Former presets and every
+    checkpoint keep their own (the input pipeline resizes the frames to it), unless
+    `--encoder-image-size` says otherwise. The frame count must be the dataset's.
+    """
+    num_frames, height = info.features["video"].shape[:2]
     name = args.encoder or DEFAULT_ENCODERS.get(args.dataset.split("/")[0], "videomae_base")
+    overrides = {}
     if name in VideoMAEBackbone.presets():
-        return VideoMAEBackbone.from_preset(name, image_size=image_size, num_frames=num_frames)
-    return VideoMAEBackbone.from_preset(name)
+        overrides = {"image_size": height, "num_frames": num_frames}
+    if args.encoder_image_size:
+        overrides["image_size"] = args.encoder_image_size
+    backbone = load_encoder(name, **overrides)
+    if backbone.num_frames != num_frames:
+        sys.exit(
+            f"--encoder {name} takes {backbone.num_frames}-frame clips; {args.dataset} stores "
+            f"{num_frames} frames per clip. Use an encoder of {num_frames} frames."
+        )
+    return name, backbone
+
+
+def encoder_record(name, backbone):
+    """What the run config says about its encoder: kind, and for a file its path and digest."""
+    record = {"encoder": name, "encoder_kind": type(backbone).__name__}
+    if os.path.exists(name):
+        record["encoder_path"] = os.path.abspath(name)
+        record["encoder_sha256"] = file_digest(name)
+    return record
 
 
 def main(argv=None):
@@ -211,9 +247,13 @@ def main(argv=None):
         )
     class_names = builder.info.features["label"].names
     tasks = ("expression",) if args.strategy == "stl" else ("boxes", "landmarks", "expression")
+    # The encoder first: its clip size decides the frame size the pipeline resizes to.
+    with strategy.scope():
+        encoder_name, backbone = build_backbone(args, builder.info)
     data = make_fold_datasets(
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
         augment=args.augment, shuffle_labels=args.shuffle_labels,
+        image_size=backbone.input.shape[2:4],
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -230,8 +270,7 @@ def main(argv=None):
             steps_per_epoch = sum(1 for _ in data["train"])
         learning_rate = warmup_cosine_decay(args.lr, steps_per_epoch * args.epochs)
     with strategy.scope():
-        backbone = build_backbone(args, builder.info)
-        pretrained = args.encoder is not None and args.encoder not in VideoMAEBackbone.presets()
+        pretrained = not is_encoder_preset(encoder_name)
         freeze = args.freeze_encoder if args.freeze_encoder is not None else pretrained
         model = build_mtcae_model(
             backbone,
@@ -252,7 +291,7 @@ def main(argv=None):
         "dataset_name": dataset_name,
         "dataset_config": builder.builder_config.name if builder.builder_config else None,
         "data_dir": builder.data_dir_root,
-        "encoder": backbone.name,
+        **encoder_record(encoder_name, backbone),
         "encoder_config": backbone.get_config(),
         "decoder": decoder,
         "freeze_encoder": freeze,

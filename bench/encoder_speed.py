@@ -115,6 +115,32 @@ def measure_keras(size, batch, mode, frames, image_size, repeats, jit, dtype):
     return _time(step, repeats)
 
 
+def print_measurement(spec, seconds):
+    """Prints one measurement as a JSON line, with this process's peak resident memory."""
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({**spec, "seconds": seconds, "clips_per_s": spec["batch"] / seconds,
+                      "peak_mb": peak_mb}))  # fmt: skip
+    return 0
+
+
+def run_measurements(specs, script):
+    """Runs `script --one SPEC` in a subprocess per spec; returns the rows it printed."""
+    rows = []
+    for spec in specs:
+        result = subprocess.run(
+            [sys.executable, script, "--one", json.dumps(spec)],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+        if result.returncode or not lines:
+            print(f"failed: {spec}\n{result.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(lines[-1]))
+        described = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("repeats", "threads"))
+        print(f"  measured {described}", file=sys.stderr, flush=True)
+    return rows
+
+
 def run_one(spec):
     """Runs one measurement in this process; prints a JSON line."""
     if spec["framework"] == "torch":
@@ -124,9 +150,7 @@ def run_one(spec):
         seconds = measure_keras(spec["size"], spec["batch"], spec["mode"], spec["frames"],
                                 spec["image_size"], spec["repeats"], spec["jit"],
                                 spec["dtype"])  # fmt: skip
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({**spec, "seconds": seconds, "clips_per_s": spec["batch"] / seconds,
-                      "peak_mb": peak_mb}))  # fmt: skip
+    return print_measurement(spec, seconds)
 
 
 def main(argv=None):
@@ -149,26 +173,14 @@ def main(argv=None):
     variants = [("torch", None, "float32"), ("keras", False, "float32"), ("keras", True, "float32")]
     if args.bf16:
         variants.append(("keras", True, "mixed_bfloat16"))
-    rows = []
-    for size in args.sizes:
-        for mode in args.modes:
-            for batch in args.batch_sizes:
-                for framework, jit, dtype in variants:
-                    spec = {"framework": framework, "jit": jit, "dtype": dtype, "size": size,
-                            "mode": mode, "batch": batch, "frames": args.frames,
-                            "image_size": args.image_size, "repeats": args.repeats,
-                            "threads": threads}  # fmt: skip
-                    result = subprocess.run(
-                        [sys.executable, __file__, "--one", json.dumps(spec)],
-                        capture_output=True, text=True, cwd=ROOT,
-                    )  # fmt: skip
-                    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
-                    if result.returncode or not lines:
-                        print(f"failed: {spec}\n{result.stderr[-2000:]}", file=sys.stderr)
-                        continue
-                    rows.append(json.loads(lines[-1]))
-                    print(f"  measured {framework} jit={jit} {dtype} {size} {mode} b{batch}",
-                          file=sys.stderr, flush=True)  # fmt: skip
+    specs = [
+        {"framework": framework, "jit": jit, "dtype": dtype, "size": size, "mode": mode,
+         "batch": batch, "frames": args.frames, "image_size": args.image_size,
+         "repeats": args.repeats, "threads": threads}
+        for size in args.sizes for mode in args.modes for batch in args.batch_sizes
+        for framework, jit, dtype in variants
+    ]  # fmt: skip
+    rows = run_measurements(specs, __file__)
 
     print(f"\nVideoMAE encoder, {args.frames}x{args.image_size}x{args.image_size}, "
           f"{threads} CPU threads; ratio = ours / torch (higher is faster)")  # fmt: skip

@@ -26,7 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # train.py arguments that are copied from the demo run's config.json: valued, then on/off.
-_COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "decoder", "epochs",
+_COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_image_size",
+           "decoder", "epochs",
            "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
            "monitor", "lr_patience", "stop_patience", "seed", "data_dir")  # fmt: skip
 _SWITCHES = ("freeze_encoder", "standardize_targets")

@@ -137,7 +137,8 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     # Every training setting away from its default, so that a setting the control does not
     # pass on shows up as a difference instead of being re-derived from the same default.
     argv = ["--dataset", "synthetic_faces", "--fold", "2",
-            "--strategy", "nfs_vit", "--encoder", "videomae_tiny", "--decoder", "paper",
+            "--strategy", "nfs_vit", "--encoder", "videomae_tiny", "--encoder-image-size", "48",
+            "--decoder", "paper",
             "--freeze-encoder", "--epochs", "7", "--batch-size", "8", "--lr", "0.002",
             "--lr-schedule", "plateau", "--weight-decay", "0.01", "--normalization", "notebook",
             "--augment", "translate", "--no-standardize-targets", "--mixed-precision", "off",

@@ -54,7 +54,7 @@ def import_mae_dfer(directory):
         raise FileNotFoundError(
             f"{directory}: no modeling_finetune.py; give a checkout of github sunlicai/MAE-DFER."
         )
-    if importlib.util.find_spec("timm") is None and "timm" not in sys.modules:
+    if "timm" not in sys.modules and importlib.util.find_spec("timm") is None:
         _install_timm_stand_in()
     if directory not in sys.path:
         sys.path.insert(0, directory)

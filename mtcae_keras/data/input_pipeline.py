@@ -235,16 +235,31 @@ def random_flip(example, seed=None, flip=None):
 AUGMENTATIONS = {"flip": random_flip, "translate": random_translate}
 
 
-def to_model_io(example, normalization="imagenet", tasks=TASKS):
+def resize_video(video, image_size):
+    """Resizes every frame of `(T, H, W, 3)` clips to `image_size` `(height, width)`.
+
+    Bilinear with antialiasing (a 224 -> 160 reduction otherwise aliases), float32 out; a clip
+    already of that size is returned as it is. Boxes and landmarks are fractions of the
+    frame, so they stay valid.
+    """
+    image_size = tuple(int(v) for v in image_size)
+    if tuple(video.shape[-3:-1]) == image_size:
+        return video
+    return tf.image.resize(tf.cast(video, tf.float32), image_size, antialias=True)
+
+
+def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None):
     """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
 
-    `face_found` becomes the per-frame sample weight of the box and landmark losses.
+    `face_found` becomes the per-frame sample weight of the box and landmark losses; with
+    `image_size` the frames are resized to it first (`resize_video`).
     """
     face = tf.cast(example["face_found"], tf.float32)
     targets = {"boxes": example["boxes"], "landmarks": example["landmarks"],
                "expression": example["label"]}  # fmt: skip
     weights = {"boxes": face, "landmarks": face, "expression": tf.ones((), tf.float32)}
-    video = normalize_video(example["video"], normalization)
+    video = example["video"] if image_size is None else resize_video(example["video"], image_size)
+    video = normalize_video(video, normalization)
     return video, {t: targets[t] for t in tasks}, {t: weights[t] for t in tasks}
 
 
@@ -260,6 +275,7 @@ def make_fold_datasets(
     with_metadata=False,
     augment=(),
     shuffle_labels=None,
+    image_size=None,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -279,6 +295,8 @@ def make_fold_datasets(
         shuffle_labels: int seed or None. Replace the training labels by a seeded
             permutation of them (`shuffled_label_table`), the control of a learning claim;
             validation and test keep their true labels.
+        image_size: `(height, width)` of the model's input; the stored frames are resized
+            to it when they differ (e.g. 224 -> 160 for MAE-DFER's encoder). None: as stored.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -305,7 +323,7 @@ def make_fold_datasets(
                     ds = ds.map(AUGMENTATIONS[name], num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(example, keep=with_metadata and not training):
-            video, targets, weights = to_model_io(example, normalization, tasks)
+            video, targets, weights = to_model_io(example, normalization, tasks, image_size)
             if keep:
                 return video, targets, weights, {"clip_id": example["clip_id"],
                                                  "actor": example["actor"]}  # fmt: skip

@@ -74,6 +74,20 @@ class Backbone(keras.Model):
     def _from_checkpoint(cls, path, overrides):
         raise NotImplementedError
 
+    def save_converted(self, weights_path):
+        """Writes `weights_path` (`.weights.h5`) and its `.config.json`, naming the class.
+
+        `from_preset(weights_path)` and `load_encoder(weights_path)` read them back.
+        """
+        if not weights_path.endswith(".weights.h5"):
+            raise ValueError(f"{weights_path}: the weights file must end with .weights.h5.")
+        os.makedirs(os.path.dirname(os.path.abspath(weights_path)), exist_ok=True)
+        self.save_weights(weights_path)
+        config_path = weights_config_path(weights_path)
+        with open(config_path, "w") as file:
+            json.dump({"backbone_class": type(self).__name__, **self.get_config()}, file, indent=2)
+        return weights_path, config_path
+
 
 def weights_config_path(weights_path):
     """The `.config.json` written beside a converted `.weights.h5`."""

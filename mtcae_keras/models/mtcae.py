@@ -51,7 +51,8 @@ def build_mtcae_model(
       feeding the box, landmark and expression heads.
 
     Args:
-        backbone: a `VideoMAEBackbone` (or any model mapping a clip to `(B, tokens, width)`).
+        backbone: a `VideoMAEBackbone`, an `LGIFormerBackbone` (its local tokens), or any model
+            mapping a clip to `(B, tokens, width)`.
         strategy: str. One of `STRATEGIES`.
         num_classes: int. Expression classes.
         num_frames: int. Frames per clip, i.e. the rows of the box and landmark outputs.
@@ -76,6 +77,8 @@ def build_mtcae_model(
     backbone.trainable = not freeze_encoder
     video = keras.Input(shape=tuple(backbone.input.shape[1:]), name="video")
     features = backbone(video)
+    if isinstance(features, dict):  # LGIFormerBackbone(return_region_tokens=True)
+        features = features["tokens"]
     output_shapes = {
         "boxes": (num_frames, 4),
         "landmarks": (num_frames, 10),

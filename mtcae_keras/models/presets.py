@@ -110,7 +110,9 @@ DECODER_PRESETS = {
 # MAE-DFER's LGI-Former (reference.md section 5). `lgi_former_base` is the released encoder:
 # 16x160x160 clips, 8x10x10 tokens in 8 regions of 2x5x10 tokens, 84,873,728 parameters (the
 # logged 84,878,343 of the 7-class fine-tuned model less fc_norm and head). `lgi_former_tiny`
-# is a 2-block toy for tests: a 2x4x4 token grid in 4 regions of 2x2x2.
+# is a 2-block toy for tests: a 2x4x4 token grid in 4 regions of 2x2x2. `lgi_former_synthetic`
+# is the size of `videomae_synthetic` for the synthetic_faces demo data (16x64x64 clips, an
+# 8x4x4 grid in 8 regions of 2x2x4, the base preset's layout of one region across the width).
 LGI_FORMER_PRESETS = {
     "lgi_former_tiny": {
         "image_size": 32,
@@ -122,6 +124,17 @@ LGI_FORMER_PRESETS = {
         "num_heads": 4,
         "intermediate_dim": 64,
         "region_size": (2, 2, 2),
+    },
+    "lgi_former_synthetic": {
+        "image_size": 64,
+        "num_frames": 16,
+        "patch_size": 16,
+        "tubelet_size": 2,
+        "hidden_dim": 64,
+        "num_layers": 2,
+        "num_heads": 4,
+        "intermediate_dim": 128,
+        "region_size": (2, 2, 4),
     },
     "lgi_former_base": {
         "image_size": 160,

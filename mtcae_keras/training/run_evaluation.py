@@ -37,7 +37,7 @@ def predict_test_fold(run_dir, data_dir=None):
     tasks = tuple(config["tasks"])
     test = make_fold_datasets(
         builder, config["fold"], config["batch_size"], config["normalization"], tasks,
-        with_metadata=True,
+        with_metadata=True, image_size=model.input.shape[2:4],
     )["test"]  # fmt: skip
     collected = {}
     for video, targets, weights, meta in test:

@@ -1,0 +1,202 @@
+"""LGI-Former speed and memory: our LGIFormerBackbone against MAE-DFER's own PyTorch code,
+and its GFLOPs against a VideoMAE ViT-B at the same 16x160x160 clip.
+
+    python bench/lgi_former_speed.py --mae-dfer DIR [--batch-sizes 1 4] [--modes infer train]
+        [--repeats 3] [--output bench/results/lgi_former_speed_cpu.json]
+
+DIR is a checkout of github sunlicai/MAE-DFER (read, never copied). Both sides run the
+`lgi_former_base` config (16 blocks, width 512, 8 heads, 8 regions of 2x5x10 tokens) with the
+same weights: the reference's seeded random ones, ported through our converter. Each
+measurement runs in its own subprocess, so its peak resident memory (ru_maxrss) is its own.
+PyTorch uses all cores; ours is measured in graph mode and under XLA (`jit_compile=True`),
+float32. Inference = the encoder's forward; training step = forward + MSE on every output
+token (local and representative) + backward + AdamW. Ratios = ours / torch, higher is
+faster; compare ratios, not clips/s, across machines.
+
+GFLOPs: PyTorch's `FlopCounterMode` (2 x multiply-adds of matmuls, convolutions and
+attention) on MAE-DFER's two encoders of the same code base, the LGI-Former and the plain
+ViT-B (`vit_base_patch16_160`), one 16x160x160 clip.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.encoder_speed import _time  # noqa: E402
+from bench.encoder_speed import print_measurement  # noqa: E402
+from bench.encoder_speed import run_measurements  # noqa: E402
+
+FRAMES, IMAGE = 16, 160
+
+
+def _config():
+    from mtcae_keras.models.presets import LGI_FORMER_PRESETS
+
+    return dict(LGI_FORMER_PRESETS["lgi_former_base"])
+
+
+def _reference(mae_dfer):
+    from tools import lgi_former_reference as ref
+
+    modeling_finetune, _ = ref.import_mae_dfer(mae_dfer)
+    return ref, ref.finetune_model(modeling_finetune, _config(), seed=0)
+
+
+def _pixels(batch):
+    import numpy as np
+
+    shape = (batch, FRAMES, IMAGE, IMAGE, 3)
+    return np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+
+
+def measure_torch(spec):
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    ref, model = _reference(spec["mae_dfer"])
+    pixels = ref.to_torch(_pixels(spec["batch"]))
+    if spec["mode"] == "infer":
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                model.forward_features(pixels)
+    else:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        captured = []
+        model.blocks[-1].register_forward_hook(lambda m, a, out: captured.append(out))
+
+        def step():
+            captured.clear()
+            optimizer.zero_grad()
+            model.forward_features(pixels)
+            loss = captured[-1].pow(2).mean()  # every token of the last block
+            loss.backward()
+            optimizer.step()
+
+    return _time(step, spec["repeats"])
+
+
+def measure_keras(spec):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    from mtcae_keras import LGIFormerBackbone
+    from mtcae_keras.conversion import port_lgi_former_weights
+
+    ref, model = _reference(spec["mae_dfer"])
+    backbone = LGIFormerBackbone(**_config(), return_region_tokens=True)
+    port_lgi_former_weights(backbone, ref.state_dict_numpy(model))
+    del model
+    pixels = tf.constant(_pixels(spec["batch"]))
+    if spec["mode"] == "infer":
+        forward = tf.function(lambda x: backbone(x, training=False), jit_compile=spec["jit"])
+
+        def step():
+            forward(pixels)["tokens"].numpy()
+    else:
+        optimizer = keras.optimizers.AdamW(1e-4)
+        optimizer.build(backbone.trainable_variables)
+
+        @tf.function(jit_compile=spec["jit"])
+        def train_step(x):
+            with tf.GradientTape() as tape:
+                out = backbone(x, training=True)
+                squares = [tf.reduce_sum(tf.square(out[k])) for k in ("tokens", "region_tokens")]
+                count = tf.cast(tf.size(out["tokens"]) + tf.size(out["region_tokens"]), "float32")
+                loss = tf.add_n(squares) / count
+            grads = tape.gradient(loss, backbone.trainable_variables)
+            optimizer.apply(grads, backbone.trainable_variables)
+            return loss
+
+        def step():
+            train_step(pixels).numpy()
+
+    return _time(step, spec["repeats"])
+
+
+def gflops(mae_dfer):
+    """GFLOPs of one 16x160x160 clip: MAE-DFER's LGI-Former and its plain ViT-B encoder."""
+    from functools import partial
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ref, lgi = _reference(mae_dfer)
+    modeling_finetune, _ = ref.import_mae_dfer(mae_dfer)
+    vit_b = modeling_finetune.VisionTransformer(
+        img_size=IMAGE, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4,
+        qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), all_frames=FRAMES,
+        tubelet_size=2, num_classes=0,
+    )  # fmt: skip
+    pixels = ref.to_torch(_pixels(1))
+    result = {}
+    for name, model in (("lgi_former_base", lgi), ("vit_b_160", vit_b)):
+        model.eval()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model.forward_features(pixels)
+        params = sum(p.numel() for n, p in model.named_parameters()
+                     if not n.startswith(("head.", "fc_norm.")))  # fmt: skip
+        result[name] = {"gflops": counter.get_total_flops() / 1e9, "encoder_params": params}
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mae-dfer", required=True, help="checkout of sunlicai/MAE-DFER")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--modes", nargs="+", default=["infer", "train"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", help="write the rows and GFLOPs as JSON here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    mae_dfer = os.path.abspath(args.mae_dfer)
+    measure = {"torch": measure_torch, "keras": measure_keras}
+    if args.one:
+        spec = json.loads(args.one)
+        return print_measurement(spec, measure[spec["framework"]](spec))
+
+    threads = os.cpu_count()
+    specs = [
+        {"framework": framework, "jit": jit, "mode": mode, "batch": batch,
+         "repeats": args.repeats, "threads": threads, "mae_dfer": mae_dfer}
+        for mode in args.modes for batch in args.batch_sizes
+        for framework, jit in (("torch", None), ("keras", False), ("keras", True))
+    ]  # fmt: skip
+    rows = run_measurements(specs, __file__)
+    flops = gflops(mae_dfer)
+
+    print(f"\nLGI-Former base, {FRAMES}x{IMAGE}x{IMAGE}, {threads} CPU threads, float32; "
+          "ratio = ours / MAE-DFER's PyTorch (higher is faster)")  # fmt: skip
+    print("| mode | batch | implementation | clips/s | ratio | peak MB |\n|" + "---|" * 6)
+    for mode in args.modes:
+        for batch in args.batch_sizes:
+            group = [r for r in rows if (r["mode"], r["batch"]) == (mode, batch)]
+            torch_row = next((r for r in group if r["framework"] == "torch"), None)
+            for r in group:
+                name = "MAE-DFER (torch)" if r["framework"] == "torch" else (
+                    f"keras {'XLA' if r['jit'] else 'graph'}")  # fmt: skip
+                ratio = r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else float("nan")
+                print(f"| {mode} | {batch} | {name} | {r['clips_per_s']:.3f} | {ratio:.2f} | "
+                      f"{r['peak_mb']:.0f} |")  # fmt: skip
+    lgi, vit = flops["lgi_former_base"], flops["vit_b_160"]
+    print(f"\nGFLOPs per clip (torch FlopCounterMode): LGI-Former {lgi['gflops']:.1f} "
+          f"({lgi['encoder_params']:,} parameters), ViT-B {vit['gflops']:.1f} "
+          f"({vit['encoder_params']:,}); LGI-Former is "
+          f"{100 * (1 - lgi['gflops'] / vit['gflops']):.1f}% fewer")  # fmt: skip
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as file:
+            json.dump({"rows": rows, "gflops": flops}, file, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
