@@ -209,6 +209,19 @@ def build_backbone(args, info):
     return name, backbone
 
 
+def random_encoder_warning(dataset_name, encoder_name):
+    """The warning for a real dataset trained on a randomly initialised encoder, or None."""
+    if dataset_name in GENERATED_DATASETS or not is_encoder_preset(encoder_name):
+        return None
+    return (
+        f"WARNING: --encoder {encoder_name} is a randomly initialised preset. On {dataset_name} "
+        "(a few thousand clips) a ViT trained from scratch stays near chance (MAE-DFER). Start "
+        "from a pre-trained encoder instead: MAE-DFER's LGI-Former pre-trained on VoxCeleb2 "
+        "(--encoder checkpoint-49.pth), one of its DFEW fine-tuned folds, or a VideoMAE "
+        "checkpoint (README: MAE-DFER's encoder; checkpoint conversion)."
+    )
+
+
 def encoder_record(name, backbone):
     """What the run config says about its encoder: kind, and for a file its path and digest."""
     record = {"encoder": name, "encoder_kind": type(backbone).__name__}
@@ -250,6 +263,9 @@ def main(argv=None):
     # The encoder first: its clip size decides the frame size the pipeline resizes to.
     with strategy.scope():
         encoder_name, backbone = build_backbone(args, builder.info)
+    warning = random_encoder_warning(dataset_name, encoder_name)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     data = make_fold_datasets(
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
         augment=args.augment, shuffle_labels=args.shuffle_labels,

@@ -136,7 +136,8 @@ def run_measurements(specs, script):
             print(f"failed: {spec}\n{result.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(lines[-1]))
-        described = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("repeats", "threads"))
+        shown = ("framework", "jit", "dtype", "size", "mode", "batch")
+        described = " ".join(f"{k}={spec[k]}" for k in shown if k in spec)
         print(f"  measured {described}", file=sys.stderr, flush=True)
     return rows
 

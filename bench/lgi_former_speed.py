@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -39,11 +40,17 @@ def _config():
     return dict(LGI_FORMER_PRESETS["lgi_former_base"])
 
 
-def _reference(mae_dfer):
+def _reference(mae_dfer, weights=None):
+    """MAE-DFER's fine-tuning model of the base config: seeded random, or `weights` loaded."""
     from tools import lgi_former_reference as ref
 
     modeling_finetune, _ = ref.import_mae_dfer(mae_dfer)
-    return ref, ref.finetune_model(modeling_finetune, _config(), seed=0)
+    model = ref.finetune_model(modeling_finetune, _config(), seed=0)
+    if weights:
+        import torch
+
+        model.load_state_dict(torch.load(weights, weights_only=True)["model"])
+    return ref, model
 
 
 def _pixels(batch):
@@ -57,7 +64,7 @@ def measure_torch(spec):
     import torch
 
     torch.set_num_threads(spec["threads"])
-    ref, model = _reference(spec["mae_dfer"])
+    ref, model = _reference(spec["mae_dfer"], spec["weights"])
     pixels = ref.to_torch(_pixels(spec["batch"]))
     if spec["mode"] == "infer":
         model.eval()
@@ -88,12 +95,9 @@ def measure_keras(spec):
     import tensorflow as tf
 
     from mtcae_keras import LGIFormerBackbone
-    from mtcae_keras.conversion import port_lgi_former_weights
 
-    ref, model = _reference(spec["mae_dfer"])
-    backbone = LGIFormerBackbone(**_config(), return_region_tokens=True)
-    port_lgi_former_weights(backbone, ref.state_dict_numpy(model))
-    del model
+    # The checkpoint is read without torch: this process's memory is the Keras model's alone.
+    backbone = LGIFormerBackbone.from_preset(spec["weights"], return_region_tokens=True)
     pixels = tf.constant(_pixels(spec["batch"]))
     if spec["mode"] == "infer":
         forward = tf.function(lambda x: backbone(x, training=False), jit_compile=spec["jit"])
@@ -133,7 +137,7 @@ def gflops(mae_dfer):
     vit_b = modeling_finetune.VisionTransformer(
         img_size=IMAGE, patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4,
         qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), all_frames=FRAMES,
-        tubelet_size=2, num_classes=0,
+        tubelet_size=2, num_classes=7,
     )  # fmt: skip
     pixels = ref.to_torch(_pixels(1))
     result = {}
@@ -150,23 +154,30 @@ def gflops(mae_dfer):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mae-dfer", required=True, help="checkout of sunlicai/MAE-DFER")
+    parser.add_argument("--mae-dfer", help="checkout of sunlicai/MAE-DFER (required)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--modes", nargs="+", default=["infer", "train"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", help="write the rows and GFLOPs as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    mae_dfer = os.path.abspath(args.mae_dfer)
     measure = {"torch": measure_torch, "keras": measure_keras}
     if args.one:
         spec = json.loads(args.one)
         return print_measurement(spec, measure[spec["framework"]](spec))
+    if not args.mae_dfer:
+        parser.error("--mae-dfer DIR (a checkout of github sunlicai/MAE-DFER) is required")
+    mae_dfer = os.path.abspath(args.mae_dfer)
 
     threads = os.cpu_count()
+    # The same weights on both sides: the reference's seeded random ones, as a checkpoint.
+    weights = os.path.join(tempfile.mkdtemp(), "lgi_former_base.pth")
+    ref, model = _reference(mae_dfer)
+    ref.save_torch({"model": ref.state_dict_numpy(model)}, weights)
+    del model
     specs = [
         {"framework": framework, "jit": jit, "mode": mode, "batch": batch,
-         "repeats": args.repeats, "threads": threads, "mae_dfer": mae_dfer}
+         "repeats": args.repeats, "threads": threads, "mae_dfer": mae_dfer, "weights": weights}
         for mode in args.modes for batch in args.batch_sizes
         for framework, jit in (("torch", None), ("keras", False), ("keras", True))
     ]  # fmt: skip

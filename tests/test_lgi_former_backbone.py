@@ -121,9 +121,11 @@ def test_wrong_keys_and_shapes_are_named():
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, backbone.weights, strict=True))
 
 
-def test_videomae_checkpoint_is_not_an_lgi_former():
+def test_each_backbone_refuses_the_other_kind_of_checkpoint():
     with pytest.raises(ValueError, match="lg_region_tokens"):
         LGIFormerBackbone.from_preset(os.path.join(LGI_FORMER, "videomae_160_pretrain.pth"))
+    with pytest.raises(ValueError, match="holds a MAE-DFER LGI-Former.*load_encoder"):
+        VideoMAEBackbone.from_preset(checkpoint("base", "pretrain"))
 
 
 def test_region_size_must_divide_the_token_grid():

@@ -130,3 +130,11 @@ def test_train_py_refuses_an_encoder_of_another_frame_count(tmp_path):
             "--output", str(tmp_path / "run")]  # fmt: skip
     with pytest.raises(SystemExit, match="4-frame clips.*stores 16 frames"):
         train.main(argv)
+
+
+def test_a_real_dataset_on_a_random_encoder_is_warned_about():
+    warning = train.random_encoder_warning("crema_d", "videomae_base")
+    assert "randomly initialised" in warning and "LGI-Former" in warning
+    assert train.random_encoder_warning("crema_d", "lgi_former_base") is not None
+    assert train.random_encoder_warning("crema_d", os.path.join(LGI_FORMER, "x.pth")) is None
+    assert train.random_encoder_warning("synthetic_faces", "videomae_synthetic") is None

@@ -16,6 +16,8 @@ import types
 
 import numpy as np
 
+from tools.videomae_reference import save_torch  # noqa: F401 (re-exported for the tools)
+
 
 def _install_timm_stand_in():
     import torch
@@ -225,16 +227,3 @@ def load_encoder_into_pretrain(pretrain, finetune):
     if unexpected or set(missing) - {"norm.weight", "norm.bias"}:
         raise ValueError(f"Encoder copy: missing {missing}, unexpected {unexpected}.")
     return pretrain
-
-
-def save_torch(state, path):
-    import torch
-
-    def convert(obj):
-        if isinstance(obj, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(obj))
-        if isinstance(obj, dict):
-            return {key: convert(value) for key, value in obj.items()}
-        return obj
-
-    torch.save(convert(state), path)

@@ -34,19 +34,6 @@ from tools import videomae_reference as ref  # noqa: E402
 SEED = 20261122
 
 
-def _save_torch(state, path):
-    import torch
-
-    def convert(obj):
-        if isinstance(obj, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(obj))
-        if isinstance(obj, dict):
-            return {key: convert(value) for key, value in obj.items()}
-        return obj
-
-    torch.save(convert(state), path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="tests/fixtures/videomae_tiny")
@@ -94,7 +81,7 @@ def main():
     decoder = {
         k: v for k, v in ref.state_dict_numpy(pretraining).items() if not k.startswith("videomae.")
     }
-    _save_torch(
+    ref.save_torch(
         {"model": {**{"encoder." + k: v for k, v in {**original, **final_norm}.items()},
                    **decoder}},
         os.path.join(args.output, "original_pretrain.pth"),
@@ -111,7 +98,7 @@ def main():
         "classifier.weight": rng.standard_normal((6, width)).astype(np.float32),
         "classifier.bias": rng.standard_normal(6).astype(np.float32),
     }
-    _save_torch({**module_names, **head}, os.path.join(classification, "pytorch_model.bin"))
+    ref.save_torch({**module_names, **head}, os.path.join(classification, "pytorch_model.bin"))
     hf_json = json.load(open(os.path.join(args.output, "hf", "config.json")))
     hf_json.update({"architectures": ["VideoMAEForVideoClassification"], "num_labels": 6})
     with open(os.path.join(classification, "config.json"), "w") as file:
@@ -124,7 +111,7 @@ def main():
         "head.weight": head["classifier.weight"],
         "head.bias": head["classifier.bias"],
     }
-    _save_torch(
+    ref.save_torch(
         {"module": {**original, **head}, "epoch": 7, "args": argparse.Namespace(lr=1e-3)},
         os.path.join(args.output, "original_finetune.pth"),
     )  # fmt: skip
@@ -134,7 +121,7 @@ def main():
     for i in range(config["num_layers"]):
         for name in ("gamma_1", "gamma_2"):
             scaled[f"blocks.{i}.{name}"] = rng.uniform(0.2, 1.5, width).astype(np.float32)
-    _save_torch({"model": scaled}, os.path.join(args.output, "original_layer_scale.pth"))
+    ref.save_torch({"model": scaled}, os.path.join(args.output, "original_layer_scale.pth"))
     out_layer_scale = ref.run_hf(ref.hf_model_from_state_dict(config, scaled), pixels)
 
     np.savez_compressed(

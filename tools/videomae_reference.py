@@ -163,3 +163,17 @@ def hf_model_from_state_dict(config_kwargs, state_dict):
     if missing or unexpected:
         raise ValueError(f"Reference model: missing {missing}, unexpected {unexpected}.")
     return model
+
+
+def save_torch(state, path):
+    """`torch.save` of a nest of dicts whose leaves are numpy arrays (as tensors)."""
+    import torch
+
+    def convert(obj):
+        if isinstance(obj, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(obj))
+        if isinstance(obj, dict):
+            return {key: convert(value) for key, value in obj.items()}
+        return obj
+
+    torch.save(convert(state), path)

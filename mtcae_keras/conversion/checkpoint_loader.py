@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import zipfile
 
 import numpy as np
@@ -11,6 +10,7 @@ from mtcae_keras.conversion.lgi_former_keys import lgi_former_config_from_state_
 from mtcae_keras.conversion.torch_zip_reader import is_torch_zip
 from mtcae_keras.conversion.torch_zip_reader import read_torch_zip
 from mtcae_keras.conversion.videomae_keys import canonical_key
+from mtcae_keras.conversion.videomae_keys import shape_config
 from mtcae_keras.models.presets import HEADS_BY_WIDTH
 
 _WEIGHT_FILES = (
@@ -153,23 +153,16 @@ def config_from_state_dict(state_dict):
             "No VideoMAE patch embedding (patch_embed.proj.weight or "
             "embeddings.patch_embeddings.projection.weight) in the checkpoint."
         )
-    hidden, channels, tubelet, patch, _ = names["patch_embed.proj.weight"].shape
-    blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
-    fc1 = names.get("blocks.0.mlp.fc1.weight")
+    sizes = shape_config(names)
     return {
         "image_size": 224,
         "num_frames": 16,
-        "patch_size": int(patch),
-        "tubelet_size": int(tubelet),
-        "hidden_dim": int(hidden),
-        "num_layers": len(blocks),
-        "num_heads": HEADS_BY_WIDTH.get(int(hidden), max(int(hidden) // 64, 1)),
-        "intermediate_dim": int(fc1.shape[0]) if fc1 is not None else 4 * int(hidden),
+        **sizes,
+        "num_heads": HEADS_BY_WIDTH.get(sizes["hidden_dim"], max(sizes["hidden_dim"] // 64, 1)),
         "layer_norm_epsilon": 1e-6,
         "use_final_norm": "norm.weight" in names,
         "qv_bias": "blocks.0.attn.q_bias" in names,
         "layer_scale_init_value": 0.0 if "blocks.0.gamma_1" in names else None,
-        "num_channels": int(channels),
     }
 
 

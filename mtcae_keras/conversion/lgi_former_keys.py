@@ -12,6 +12,8 @@ second_attn_norm0, third_attn_norm0, third_attn_norm1, norm2}.{weight,bias}` and
 
 import re
 
+from mtcae_keras.conversion.videomae_keys import shape_config
+
 _ATTN = r"(?:first|second|third)_attn\.(?:q\.weight|kv\.weight|q_bias|v_bias|proj\.(?:weight|bias))"
 _NORM = r"(?:first_attn_norm0|second_attn_norm0|third_attn_norm0|third_attn_norm1|norm2)"
 ENCODER_PATTERNS = (
@@ -73,20 +75,13 @@ def lgi_former_config_from_state_dict(state_dict):
             "Not an LGI-Former checkpoint: patch_embed.proj.weight and lg_region_tokens (with "
             "or without the encoder. prefix) are required."
         )
-    hidden, channels, tubelet, patch, _ = names["patch_embed.proj.weight"].shape
-    blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
-    fc1 = names.get("blocks.0.mlp.fc1.weight")
+    sizes = shape_config(names)
     return {
         "image_size": 160,
         "num_frames": 16,
-        "patch_size": int(patch),
-        "tubelet_size": int(tubelet),
-        "hidden_dim": int(hidden),
-        "num_layers": len(blocks),
-        "num_heads": max(int(hidden) // 64, 1),
-        "intermediate_dim": int(fc1.shape[0]) if fc1 is not None else 4 * int(hidden),
+        **sizes,
+        "num_heads": max(sizes["hidden_dim"] // 64, 1),
         "region_size": (2, 5, 10),
         "layer_norm_epsilon": 1e-6,
         "qv_bias": "blocks.0.first_attn.q_bias" in names,
-        "num_channels": int(channels),
     }

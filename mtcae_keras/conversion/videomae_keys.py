@@ -80,3 +80,30 @@ def canonical_key(key):
     if any(pattern.match(stripped) for pattern in _IGNORED):
         return "ignored"
     return None
+
+
+def shape_config(names):
+    """The encoder sizes that a checkpoint's shapes give, from its canonical names.
+
+    Both VideoMAE and LGI-Former checkpoints name their tubelet embedding
+    `patch_embed.proj.weight` `[width, channels, tubelet, patch, patch]`, their blocks
+    `blocks.i.*` and their first MLP `blocks.0.mlp.fc1.weight` `[mlp width, width]`.
+
+    Args:
+        names: dict canonical name -> array; must hold `patch_embed.proj.weight`.
+
+    Returns:
+        dict `patch_size`, `tubelet_size`, `hidden_dim`, `num_layers`, `intermediate_dim`,
+        `num_channels`.
+    """
+    hidden, channels, tubelet, patch, _ = names["patch_embed.proj.weight"].shape
+    blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
+    fc1 = names.get("blocks.0.mlp.fc1.weight")
+    return {
+        "patch_size": int(patch),
+        "tubelet_size": int(tubelet),
+        "hidden_dim": int(hidden),
+        "num_layers": len(blocks),
+        "intermediate_dim": int(fc1.shape[0]) if fc1 is not None else 4 * int(hidden),
+        "num_channels": int(channels),
+    }

@@ -160,10 +160,17 @@ class VideoMAEBackbone(Backbone):
 
     @classmethod
     def _from_checkpoint(cls, path, overrides):
+        from mtcae_keras.conversion import is_lgi_former_state_dict
         from mtcae_keras.conversion import load_videomae_checkpoint
         from mtcae_keras.conversion import port_videomae_weights
 
         config, state_dict = load_videomae_checkpoint(path)
+        if is_lgi_former_state_dict(state_dict):
+            raise ValueError(
+                f"{path} holds a MAE-DFER LGI-Former (it has lg_region_tokens), not a plain "
+                "ViT: load it with LGIFormerBackbone.from_preset or "
+                "mtcae_keras.models.encoders.load_encoder."
+            )
         backbone = cls(**{**config, **overrides})
         port_videomae_weights(backbone, state_dict)
         return backbone
