@@ -159,3 +159,26 @@ def test_face_frame_mean_skips_frames_without_a_face():
     # Frame 0: both clips; frame 1: clip 0 only (99 ignored); frame 2: no face anywhere ->
     # the mean of all face frames, (1 + 10 + 3) / 3.
     np.testing.assert_allclose(face_frame_mean(values, face)[:, 0], [2.0, 10.0, 14 / 3])
+
+
+def test_fold_count_comes_from_the_protocol_and_a_missing_fold_is_named(tmp_path):
+    """A partial build (fold3 without clips) must not shrink the rotation to 4 folds."""
+    import types
+
+    from mtcae_keras.data.input_pipeline import builder_fold_splits
+    from mtcae_keras.data.input_pipeline import load_builder
+
+    expected = {"crema_d": 5, "ravdess/paper": 5, "ravdess/mae_dfer": 6, "mead": 5,
+                "synthetic_faces/tiny": 5}  # fmt: skip
+    for dataset, folds in expected.items():
+        assert load_builder(dataset, data_dir=str(tmp_path)).num_folds == folds, dataset
+    partial = types.SimpleNamespace(
+        name="crema_d", num_folds=5, data_dir="/data/crema_d/1.0.0", is_prepared=lambda: True,
+        info=types.SimpleNamespace(splits={"fold0": 1, "fold1": 1, "fold2": 1, "fold4": 1}),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="no split fold3 of its 5-fold protocol"):
+        builder_fold_splits(partial, 3)
+    with pytest.raises(ValueError, match="no split fold3"):
+        builder_fold_splits(partial, 0)  # fold3 would be a training fold
+    partial.info.splits["fold3"] = 1
+    assert builder_fold_splits(partial, 0)["train"] == ["fold2", "fold3", "fold4"]

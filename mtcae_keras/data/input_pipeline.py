@@ -65,9 +65,24 @@ def fold_splits(num_folds, fold):
 
 
 def builder_fold_splits(builder, fold, num_folds=None):
-    """`fold_splits` of a builder, its fold count read from its `fold*` splits if not given."""
-    num_folds = num_folds or sum(1 for name in builder.info.splits if name.startswith("fold"))
-    return fold_splits(num_folds, fold)
+    """`fold_splits` of a builder, with the fold count of its protocol (`builder.num_folds`).
+
+    The count comes from the builder config, not from the splits found: after a partial
+    build (a fold whose actors had no clips) counting splits would silently change the
+    rotation. A fold split that the prepared dataset lacks is an error that names it.
+    """
+    num_folds = num_folds or builder.num_folds
+    splits = fold_splits(num_folds, fold)
+    if builder.is_prepared():
+        built = set(builder.info.splits)
+        missing = sorted({s for names in splits.values() for s in names} - built)
+        if missing:
+            raise ValueError(
+                f"{builder.name}: the prepared dataset has no split {', '.join(missing)} of "
+                f"its {num_folds}-fold protocol (its build found no clips for those actors; "
+                f"see its report in {builder.data_dir}). Rebuild it with every actor's clips."
+            )
+    return splits
 
 
 def split_metadata(builder, split_names, keys=("clip_id", "label")):
@@ -287,7 +302,7 @@ def make_fold_datasets(
         tasks: outputs of the model (`("expression",)` for STL).
         shuffle_buffer: int. Shuffle buffer of the training set (reshuffled each epoch).
         seed: int. Shuffle seed.
-        num_folds: int. Folds of the dataset (counted from its splits if None).
+        num_folds: int. Folds of the dataset (`builder.num_folds`, its protocol's, if None).
         with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
         augment: sequence of `AUGMENTATIONS` names (`"flip"`, `"translate"`) applied, in
             that order, to the training set only; `True` means all of them. None by default:

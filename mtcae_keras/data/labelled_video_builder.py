@@ -36,6 +36,11 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     IMAGE_SIZE = 224
     TITLE = "the dataset"  # as errors name it, e.g. "RAVDESS"
 
+    @property
+    def num_folds(self):
+        """The folds of this dataset's protocol (`fold0 ... fold{K-1}`), whatever was built."""
+        raise NotImplementedError
+
     def _manual_root(self, dl_manager):
         """The manual dir as a str, or a clear error (with the download page) if missing."""
         root = os.fspath(dl_manager.manual_dir)

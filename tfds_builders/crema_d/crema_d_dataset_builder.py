@@ -67,6 +67,10 @@ class Builder(LabelledVideoBuilder):
             homepage="https://github.com/CheyneyComputerScience/CREMA-D",
         )
 
+    @property
+    def num_folds(self):
+        return len(FOLD_ACTORS)
+
     def _split_generators(self, dl_manager):
         root = self._manual_root(dl_manager)
         by_fold, unexpected = {}, []

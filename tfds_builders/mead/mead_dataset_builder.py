@@ -71,6 +71,10 @@ class Builder(LabelledVideoBuilder):
             homepage="https://wywu.github.io/projects/MEAD",
         )
 
+    @property
+    def num_folds(self):
+        return NUM_FOLDS
+
     def _split_generators(self, dl_manager):
         root = self._manual_root(dl_manager)
         view = self.builder_config.name

@@ -113,6 +113,10 @@ class Builder(LabelledVideoBuilder):
             homepage="https://zenodo.org/record/1188976",
         )
 
+    @property
+    def num_folds(self):
+        return len(self.builder_config.fold_actors)
+
     def _split_generators(self, dl_manager):
         root = self._manual_root(dl_manager)
         config = self.builder_config

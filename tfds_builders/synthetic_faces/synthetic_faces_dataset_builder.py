@@ -85,6 +85,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             for fold in range(config.num_folds)
         ]
 
+    @property
+    def num_folds(self):
+        """The folds of this config's protocol (`fold0 ... fold{K-1}`)."""
+        return self.builder_config.num_folds
+
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download
         return {
