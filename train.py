@@ -126,6 +126,11 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", help="TFDS data dir (default: TFDS's)")
     parser.add_argument("--output", help="run dir (default: runs/<dataset>_<strategy>_fold<k>)")
     parser.add_argument("--export", action="store_true", help="also write saved_model/")
+    parser.add_argument(
+        "--force-resume",
+        action="store_true",
+        help="resume an unfinished run even though its settings differ from this command's",
+    )
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     args = parser.parse_args(argv)
     if args.augment is not None:  # bare --augment: all; "none": none
@@ -220,6 +225,18 @@ def random_encoder_warning(dataset_name, encoder_name):
         "(--encoder checkpoint-49.pth), one of its DFEW fine-tuned folds, or a VideoMAE "
         "checkpoint (README: MAE-DFER's encoder; checkpoint conversion)."
     )
+
+
+# Run settings that may change when an unfinished run is resumed: how it reports, not what
+# it trains.
+RESUMABLE_CHANGES = ("verbose", "export", "force_resume")
+
+
+def resume_conflicts(previous, current):
+    """The settings (`key: before -> now`) in which a resumed run's config differs."""
+    keys = sorted((set(previous) | set(current)) - set(RESUMABLE_CHANGES))
+    return [f"{key}: {previous.get(key)!r} -> {current.get(key)!r}"
+            for key in keys if previous.get(key) != current.get(key)]  # fmt: skip
 
 
 def encoder_record(name, backbone):
@@ -319,8 +336,23 @@ def main(argv=None):
         "trainable_params": int(sum(w.numpy().size for w in model.trainable_weights)),
         "total_params": int(model.count_params()),
     }
-    with open(os.path.join(run_dir, "config.json"), "w") as file:
-        json.dump(config, file, indent=2, default=str)
+    config = json.loads(json.dumps(config, default=str))  # as config.json holds it
+    config_path = os.path.join(run_dir, "config.json")
+    backup_dir = os.path.join(run_dir, "backup")
+    resuming = os.path.isdir(backup_dir)
+    if resuming and os.path.exists(config_path) and not args.force_resume:
+        with open(config_path) as file:
+            conflicts = resume_conflicts(json.load(file), config)
+        if conflicts:
+            sys.exit(
+                f"{run_dir} holds an unfinished run with other settings; resuming it would "
+                "train its weights under the new ones:\n  "
+                + "\n  ".join(conflicts)
+                + "\nRun the same command as before, choose another --output, or pass "
+                "--force-resume to continue with the new settings."
+            )
+    with open(config_path, "w") as file:
+        json.dump(config, file, indent=2)
     print(f"run dir: {run_dir} ({config['trainable_params']:,} trainable parameters)")
 
     # 4. Callbacks: best checkpoint on validation, LR plateau, early stop, NaN stop, resume.
@@ -337,8 +369,6 @@ def main(argv=None):
     )
     # BackupAndRestore keeps backup/ only while a run is unfinished: without it, this is a
     # new run, whose log and best checkpoint must not mix with a finished earlier one.
-    backup_dir = os.path.join(run_dir, "backup")
-    resuming = os.path.isdir(backup_dir)
     previous_best = best_logged_value(os.path.join(run_dir, "log.csv"), monitor, mode)
     if resuming and previous_best is not None:  # keep the earlier epochs' best checkpoint
         best_checkpoint.best = previous_best

@@ -36,6 +36,10 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     with pytest.raises(_Interrupt):
         train.main(_args(tmp_path, 3))
     monkeypatch.undo()
+    # Resuming with another learning rate would train the old weights under new settings.
+    with pytest.raises(SystemExit, match=r"other settings.*\n  lr: 0.001 -> 0.002"):
+        train.main(_args(tmp_path, 3) + ["--lr", "0.002"])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 0.001
     assert train.main(_args(tmp_path, 3) + ["--export"]) == 0
     run = tmp_path / "run"
     with open(run / "log.csv") as file:
@@ -148,7 +152,8 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     demo = vars(train.parse_args(argv))
     defaults = vars(train.parse_args(["--dataset", "synthetic_faces"]))
     # How a run is placed and reported, not how it learns: not copied, left at defaults.
-    not_training = {"dataset", "output", "verbose", "export", "distribute", "shuffle_labels"}
+    not_training = {"dataset", "output", "verbose", "export", "distribute", "shuffle_labels",
+                    "force_resume"}  # fmt: skip
     assert {k for k in demo if demo[k] == defaults[k]} == not_training
     config = {**demo, "jit_compile": False}  # as train.py writes it: the resolved XLA choice
     control = vars(train.parse_args(bench.control_arguments(config, "runs/control", 3)))
@@ -156,3 +161,12 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     assert control.pop("jit_compile") == "off"
     differing = {key for key in control if control[key] != config[key]}
     assert differing == {"verbose"}, {key: (control[key], config[key]) for key in differing}
+
+
+def test_resume_conflicts_name_every_changed_training_setting():
+    before = {"lr": 0.001, "epochs": 3, "verbose": 0, "encoder_sha256": "ab", "export": False}
+    now = {"lr": 0.001, "epochs": 5, "verbose": 2, "encoder_sha256": "cd", "export": True,
+           "force_resume": True}  # fmt: skip
+    assert train.resume_conflicts(before, now) == ["encoder_sha256: 'ab' -> 'cd'",
+                                                   "epochs: 3 -> 5"]  # fmt: skip
+    assert train.resume_conflicts(before, dict(before, verbose=1)) == []
