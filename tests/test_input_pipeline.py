@@ -31,12 +31,19 @@ def test_translation_moves_the_labels_with_the_pixels(shift):
     assert moved["video"].shape == (4, 96, 96, 3)
 
 
-def test_random_shifts_stay_within_the_limit():
+def test_random_shifts_stay_within_the_limit_and_are_not_diagonal():
+    """Inside tf.data, as training runs it: a graph, where two ops with one seed draw alike."""
     example, clip = _clip()
-    for seed in range(10):
-        moved = random_translate(example, max_shift=0.05, seed=seed)
+    shifts = []
+    dataset = tf.data.Dataset.from_tensors(example).repeat(20)
+    for moved in dataset.map(lambda e: random_translate(e, max_shift=0.05, seed=3)):
         delta = (moved["landmarks"].numpy() - clip["landmarks"]).reshape(-1, 2) * 96
         assert np.abs(delta).max() <= round(0.05 * 96) + 1e-3
+        shifts.append(tuple(np.round(delta[2]).astype(int)))  # the nose: never clipped here
+    dx, dy = np.array(shifts).T
+    assert len(set(shifts)) >= 10  # it moves, and not always the same way
+    assert np.mean(dx != dy) > 0.5  # both axes drawn independently, not along the diagonal
+    assert dx.min() < 0 < dx.max() and dy.min() < 0 < dy.max()
 
 
 def test_flip_mirrors_the_labels_with_the_pixels():

@@ -190,8 +190,11 @@ def random_translate(example, max_shift=0.08, seed=None, shift=None):
     height, width = video.shape[1], video.shape[2]
     pad_y, pad_x = int(round(max_shift * height)), int(round(max_shift * width))
     if shift is None:
-        dy = tf.random.uniform((), -pad_y, pad_y + 1, tf.int32, seed=seed)
-        dx = tf.random.uniform((), -pad_x, pad_x + 1, tf.int32, seed=seed)
+        # One draw for both axes: two ops with the same op seed draw the same number, which
+        # would only ever shift along the diagonal.
+        u = tf.random.uniform((2,), seed=seed)
+        dy = tf.cast(tf.floor(u[0] * (2 * pad_y + 1)), tf.int32) - pad_y
+        dx = tf.cast(tf.floor(u[1] * (2 * pad_x + 1)), tf.int32) - pad_x
     else:
         dy, dx = tf.constant(shift[0], tf.int32), tf.constant(shift[1], tf.int32)
     padded = tf.pad(video, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
