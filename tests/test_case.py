@@ -48,3 +48,32 @@ def lgi_former_unstored(name):
 
     keys = ("image_size", "num_frames", "region_size", "num_heads")
     return {key: CONFIGS[name][key] for key in keys}
+
+
+def _plain(value):
+    """Tuples as lists and arrays as nested lists, as a config holds them."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def assert_config_round_trip(cls, **kwargs):
+    """`cls(**kwargs)` -> `get_config` -> `from_config` keeps every argument.
+
+    Pass arguments away from their defaults: a key that `get_config` omitted would come back
+    as the default on both sides, and a config-to-config comparison could not see it.
+    """
+    layer = cls(**kwargs)
+    config = layer.get_config()
+    for key, value in kwargs.items():
+        assert key in config, f"{cls.__name__}.get_config() omits {key!r}"
+        if key == "dtype":
+            assert config[key]["config"]["name"] == value, (config[key], value)
+        elif isinstance(value, (list, np.ndarray)) and np.asarray(value).dtype.kind == "f":
+            np.testing.assert_allclose(config[key], value, rtol=1e-6)  # stored as float32
+        else:
+            assert _plain(config[key]) == _plain(value), (key, config[key], value)
+    rebuilt = cls.from_config(config).get_config()
+    assert rebuilt == config

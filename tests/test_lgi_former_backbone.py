@@ -19,6 +19,7 @@ from mtcae_keras.models.lgi_former_region_merge import LGIFormerRegionMerge
 from mtcae_keras.models.lgi_former_region_partition import LGIFormerRegionPartition
 from tests.test_case import LGI_FORMER
 from tests.test_case import PARITY_ATOL
+from tests.test_case import assert_config_round_trip
 from tests.test_case import lgi_former_golden
 from tests.test_case import lgi_former_unstored
 from tests.test_case import max_abs_diff
@@ -204,17 +205,30 @@ def test_drop_path_drops_per_region_in_training_only():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "cls, kwargs",
     [
-        LGIFormerAttention(16, 2, qv_bias=False, attention_dropout_rate=0.1, dropout_rate=0.2),
-        LGIFormerBlock(16, 2, 24, 1e-5, False, 0.1, 0.2, 0.3),
-        LGIFormerRegionPartition((4, 2, 6), (2, 1, 3)),
-        LGIFormerRegionMerge((4, 2, 6), (2, 1, 3)),
+        (LGIFormerAttention, dict(hidden_dim=16, num_heads=2, qv_bias=False,
+                                  attention_dropout_rate=0.1, dropout_rate=0.2)),
+        (LGIFormerBlock, dict(hidden_dim=16, num_heads=2, intermediate_dim=24,
+                              layer_norm_epsilon=1e-5, qv_bias=False, drop_path_rate=0.1,
+                              dropout_rate=0.2, attention_dropout_rate=0.3)),
+        (LGIFormerRegionPartition, dict(token_grid=(4, 2, 6), region_size=(2, 1, 3))),
+        (LGIFormerRegionMerge, dict(token_grid=(4, 2, 6), region_size=(2, 1, 3))),
     ],
-)
-def test_layer_configs_round_trip(layer):
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
+)  # fmt: skip
+def test_layer_configs_round_trip(cls, kwargs):
+    assert_config_round_trip(cls, **kwargs)
+
+
+def test_backbone_config_round_trip():
+    """Every constructor argument away from its default survives get_config / from_config."""
+    from tests.test_case import assert_config_round_trip as check
+
+    check(LGIFormerBackbone, image_size=(48, 64), num_frames=8, patch_size=8, tubelet_size=4,
+          hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, region_size=(1, 3, 4),
+          layer_norm_epsilon=1e-5, return_region_tokens=True, qv_bias=False,
+          drop_path_rate=0.1, dropout_rate=0.2, attention_dropout_rate=0.3, num_channels=1,
+          dtype="mixed_bfloat16", name="lgi", trainable=False)  # fmt: skip
 
 
 def test_partition_and_merge_are_inverse_and_group_by_region():

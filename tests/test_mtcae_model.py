@@ -181,17 +181,23 @@ def test_mlp_decoder_is_the_vit_decoder_without_attention():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "cls, kwargs",
     [
-        ViTDecoder(16, 2, 2, 8, (32, 16), 0.1, 0.2, 1e-5, True, name="d"),
-        MLPDecoder(16, 2, (32, 16), 0.2, 1e-5, name="m"),
-        TaskHead((4, 10), norm_first=True, dropout_rate=0.2, layer_norm_epsilon=1e-5),
-        TaskHead((2, 3), output_offset=[[0.1, 0.2, 0.3]], output_scale=0.5, name="h"),
+        (ViTDecoder, dict(hidden_dim=16, num_layers=2, num_heads=2, key_dim=8,
+                          mlp_dims=(32, 16), attention_dropout_rate=0.1, dropout_rate=0.2,
+                          layer_norm_epsilon=1e-5, memory_projection=True, name="d")),
+        (MLPDecoder, dict(hidden_dim=16, num_layers=3, mlp_dims=(32, 16), dropout_rate=0.2,
+                          layer_norm_epsilon=1e-5, name="m")),
+        (TaskHead, dict(output_shape=(4, 10), norm_first=True, dropout_rate=0.2,
+                        layer_norm_epsilon=1e-5)),
+        (TaskHead, dict(output_shape=(2, 3), output_offset=[[0.1, 0.2, 0.3]],
+                        output_scale=0.5, name="h")),
     ],
-)
-def test_decoder_and_head_configs_round_trip(layer):
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
+)  # fmt: skip
+def test_decoder_and_head_configs_round_trip(cls, kwargs):
+    from tests.test_case import assert_config_round_trip
+
+    assert_config_round_trip(cls, **kwargs)
 
 
 def test_standardised_head_starts_at_the_offset_and_de_standardises_its_dense():

@@ -8,6 +8,7 @@ from mtcae_keras.models.videomae_layers import VideoMAEAttention
 from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
 from mtcae_keras.models.videomae_layers import VideoMAETubeletEmbedding
 from mtcae_keras.models.videomae_layers import sinusoid_position_embedding
+from tests.test_case import assert_config_round_trip
 from tests.test_case import fixture_path
 from tests.test_case import golden
 from tests.test_case import max_abs_diff
@@ -103,16 +104,20 @@ def test_drop_path_is_stochastic_in_training_only():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "cls, kwargs",
     [
-        VideoMAETubeletEmbedding(16, 8, 2, 32, use_position_embedding=False, name="e"),
-        VideoMAEAttention(16, 2, qv_bias=False, attention_dropout_rate=0.1, dropout_rate=0.2),
-        VideoMAEEncoderBlock(16, 2, 24, 1e-5, False, 0.1, 0.2, 0.3, 0.4),
+        (VideoMAETubeletEmbedding, dict(hidden_dim=16, patch_size=8, tubelet_size=1,
+                                        num_tokens=32, use_position_embedding=False, name="e")),
+        (VideoMAEAttention, dict(hidden_dim=16, num_heads=2, qv_bias=False,
+                                 attention_dropout_rate=0.1, dropout_rate=0.2)),
+        (VideoMAEEncoderBlock, dict(hidden_dim=16, num_heads=2, intermediate_dim=24,
+                                    layer_norm_epsilon=1e-5, qv_bias=False,
+                                    layer_scale_init_value=0.1, drop_path_rate=0.2,
+                                    dropout_rate=0.3, attention_dropout_rate=0.4)),
     ],
-)
-def test_layer_configs_round_trip(layer):
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
+)  # fmt: skip
+def test_layer_configs_round_trip(cls, kwargs):
+    assert_config_round_trip(cls, **kwargs)
 
 
 def test_backbone_config_round_trip():
@@ -132,3 +137,13 @@ def test_bad_arguments_say_what_is_wrong():
         VideoMAEBackbone(image_size=30, patch_size=8, hidden_dim=16, num_heads=2)
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         VideoMAEBackbone.from_preset("videomae_tiny", num_heads=5)
+
+
+def test_backbone_config_keeps_every_argument():
+    assert_config_round_trip(
+        VideoMAEBackbone, image_size=(48, 32), num_frames=6, patch_size=8, tubelet_size=3,
+        hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, layer_norm_epsilon=1e-5,
+        use_final_norm=True, qv_bias=False, layer_scale_init_value=0.1, drop_path_rate=0.1,
+        dropout_rate=0.2, attention_dropout_rate=0.3, use_position_embedding=False,
+        num_channels=1, dtype="mixed_bfloat16", name="vit", trainable=False,
+    )  # fmt: skip

@@ -20,6 +20,12 @@ class Backbone(keras.Model):
     PRESETS = {}
     CONFIG_KEYS = ()
 
+    def __init__(self, *args, dtype=None, **kwargs):
+        super().__init__(*args, dtype=dtype, **kwargs)
+        # The functional constructor keeps the float32 default whatever `dtype` says, so the
+        # config (and a .keras round trip) would lose the policy the layers were built with.
+        self.dtype_policy = keras.dtype_policies.get(dtype)
+
     def get_config(self):
         return {
             "name": self.name,
