@@ -36,6 +36,7 @@ from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
 from mtcae_keras.models.encoders import load_encoder  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
 from mtcae_keras.training import compile_mtcae_model  # noqa: E402
+from mtcae_keras.training import mtcae_optimizer  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
 from mtcae_keras.training.distributed_trainer import DistributedTrainer  # noqa: E402
 from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
@@ -87,6 +88,13 @@ def parse_args(argv=None):
         " cosine: 10%% linear warm-up, then cosine decay to 1%% (synthetic_faces default)",
     )
     parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument(
+        "--decay-exclusions",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="no weight decay on biases, norms and LGI-Former representative tokens"
+        " (MAE-DFER's and VideoMAE's recipe; default off: the paper's notebook decays all)",
+    )
     parser.add_argument("--normalization", default="imagenet", choices=sorted(NORMALIZATIONS))
     parser.add_argument(
         "--augment",
@@ -315,8 +323,9 @@ def main(argv=None):
             target_statistics=statistics,
         )
         compile_mtcae_model(
-            model, len(class_names), learning_rate, args.weight_decay, jit_compile=jit_compile
-        )
+            model, len(class_names), learning_rate, args.weight_decay, jit_compile=jit_compile,
+            decay_exclusions=args.decay_exclusions,
+        )  # fmt: skip
 
     config = {
         **vars(args),
@@ -393,7 +402,9 @@ def main(argv=None):
     start = time.time()
     if args.distribute == "multi_worker":
         with strategy.scope():
-            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=args.weight_decay)
+            optimizer = mtcae_optimizer(
+                model, learning_rate, args.weight_decay, args.decay_exclusions
+            )
         trainer = DistributedTrainer(model, optimizer, strategy)
         trainer.fit(
             data["train"],

@@ -41,6 +41,20 @@ def test_pooled_metrics_equal_metrics_of_concatenated_predictions():
     assert pooled["count"] == 23 and pooled["uar"] != pytest.approx(mean_of_folds)
 
 
+def test_pooled_metrics_known_values():
+    """Worked by hand: pooling counts every clip once, which is not the mean over folds."""
+    one_hot = np.eye(3)
+    folds = [
+        {"label": np.array([0, 0, 0, 1]), "logits": one_hot[[0, 0, 0, 1]]},  # all right
+        {"label": np.array([1, 1, 2]), "logits": one_hot[[0, 1, 2]]},  # one class-1 miss
+    ]
+    pooled = metrics_from_predictions(pool_predictions(folds), ["a", "b", "c"])
+    # Recall: class 0 3/3, class 1 2/3, class 2 1/1; accuracy 6/7. Fold means: UAR 0.875.
+    assert pooled["uar"] == pytest.approx((1 + 2 / 3 + 1) / 3)
+    assert pooled["war"] == pytest.approx(6 / 7)
+    assert pooled["count"] == 7
+
+
 def test_box_iou_and_landmark_nme_known_values():
     assert box_iou([0, 0, 2, 2], [1, 1, 2, 2]) == pytest.approx(1 / 7)
     assert box_iou([0, 0, 1, 1], [0, 0, 1, 1]) == pytest.approx(1.0)

@@ -138,3 +138,22 @@ def test_a_real_dataset_on_a_random_encoder_is_warned_about():
     assert train.random_encoder_warning("crema_d", "lgi_former_base") is not None
     assert train.random_encoder_warning("crema_d", os.path.join(LGI_FORMER, "x.pth")) is None
     assert train.random_encoder_warning("synthetic_faces", "videomae_synthetic") is None
+
+
+@pytest.mark.parametrize("exclusions", [False, True])
+def test_decay_exclusions_spare_biases_norms_and_representative_tokens(exclusions):
+    """With zero gradients AdamW moves a weight only by its decay: the excluded stay put."""
+    from mtcae_keras.training import mtcae_optimizer
+
+    model = lgi_model("cascaded_vit")
+    model.get_layer("lgi_former_tiny").trainable = True
+    optimizer = mtcae_optimizer(model, 0.1, weight_decay=0.5, decay_exclusions=exclusions)
+    variables = model.trainable_variables
+    before = [v.numpy() for v in variables]
+    optimizer.apply([keras.ops.zeros_like(v) for v in variables], variables)
+    for variable, value in zip(variables, before, strict=True):
+        spared = len(variable.shape) <= 1 or variable.name == "lg_region_tokens"
+        moved = not np.allclose(variable.numpy(), value)
+        assert moved == (not (exclusions and spared)) or not value.any(), variable.path
+    names = {v.name for v in variables}
+    assert "lg_region_tokens" in names and "q_bias" in names

@@ -49,10 +49,19 @@ def test_notebook_cascade_has_the_notebooks_parameter_count():
     assert model.count_params() == 9_800_935 + 303_858_688
 
 
-def test_freeze_encoder_false_trains_the_encoder():
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_encoder_decides_whether_a_step_moves_the_encoder(freeze):
+    keras.utils.set_random_seed(0)
     backbone = VideoMAEBackbone.from_preset("videomae_tiny")
-    model = build_mtcae_model(backbone, "stl", CLASSES, num_frames=FRAMES, freeze_encoder=False)
-    assert len(model.trainable_weights) == len(backbone.weights) + 4  # head norm + dense
+    model = build_mtcae_model(backbone, "stl", CLASSES, num_frames=FRAMES, freeze_encoder=freeze)
+    assert len(model.trainable_weights) == (0 if freeze else len(backbone.weights)) + 4
+    compile_mtcae_model(model, CLASSES, jit_compile=False)
+    before = [w.numpy() for w in backbone.weights]
+    x, y, _ = batch(4)
+    model.train_on_batch(x, {"expression": y["expression"]})
+    moved = [not np.array_equal(a, w.numpy()) for a, w in zip(before, backbone.weights,
+                                                                strict=True)]  # fmt: skip
+    assert (not any(moved)) if freeze else all(moved)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -1,6 +1,7 @@
 """Executes notebooks/quickstart.ipynb on the tiny synthetic_faces config."""
 
 import os
+import re
 
 import nbformat
 import pytest
@@ -28,3 +29,9 @@ def test_quickstart_notebook_runs_and_trains(tmp_path, monkeypatch):
     assert "'boxes': (6, 16, 4)" in outputs and "'expression': (6, 6)" in outputs
     uar = notebook.cells[-3].outputs[-1]["data"]["text/plain"]
     assert uar.startswith("[") and len(uar.strip("[]").split(",")) == 2
+    # model.fit printed one line per epoch: the training loss must fall.
+    log = "".join(
+        o.get("text", "") for o in notebook.cells[-3].outputs if o["output_type"] == "stream"
+    )
+    losses = [float(v) for v in re.findall(r" - loss: ([0-9.]+)", log)]
+    assert len(losses) == 2 and losses[1] < losses[0], log

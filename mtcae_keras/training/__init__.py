@@ -5,6 +5,7 @@
 """
 
 from mtcae_keras.training.compile import compile_mtcae_model
+from mtcae_keras.training.compile import mtcae_optimizer
 from mtcae_keras.training.compile import warmup_cosine_decay
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.losses import masked_mse
@@ -17,5 +18,6 @@ __all__ = [
     "compile_mtcae_model",
     "masked_mse",
     "mtcae_losses",
+    "mtcae_optimizer",
     "warmup_cosine_decay",
 ]

@@ -31,6 +31,36 @@ def warmup_cosine_decay(learning_rate, total_steps, warmup_fraction=0.1, alpha=0
     )
 
 
+# Never decayed with `decay_exclusions`: MAE-DFER's and VideoMAE's `no_weight_decay` set
+# (position tables, which are constants here, and the representative tokens), plus every
+# one-dimensional weight (biases, LayerNorm scales and offsets, q / v biases), as their
+# `optim_factory` does.
+NO_DECAY_NAMES = ("lg_region_tokens",)
+
+
+def mtcae_optimizer(model, learning_rate=1e-3, weight_decay=1e-3, decay_exclusions=False):
+    """AdamW for a model, optionally without decay on biases, norms and representative tokens.
+
+    Args:
+        model: the (built) model whose trainable variables the optimizer will update.
+        learning_rate: float or schedule.
+        weight_decay: float. Decoupled weight decay.
+        decay_exclusions: bool. Exclude `NO_DECAY_NAMES` and every 1-D variable from weight
+            decay (MAE-DFER's and VideoMAE's fine-tuning recipe). Off by default: the
+            MTCAE-DFER notebook decays every weight.
+    """
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    if decay_exclusions:
+        optimizer.exclude_from_weight_decay(
+            var_list=[
+                v
+                for v in model.trainable_variables
+                if len(v.shape) <= 1 or v.name in NO_DECAY_NAMES
+            ]  # fmt: skip
+        )
+    return optimizer
+
+
 def compile_mtcae_model(
     model,
     num_classes,
@@ -39,6 +69,7 @@ def compile_mtcae_model(
     loss_weights=None,
     jit_compile="auto",
     optimizer=None,
+    decay_exclusions=False,
 ):
     """Compiles a `build_mtcae_model` model for training.
 
@@ -54,12 +85,14 @@ def compile_mtcae_model(
         loss_weights: dict of output -> weight; missing outputs keep the defaults.
         jit_compile: bool or "auto". Passed to `compile`.
         optimizer: a `keras.optimizers.Optimizer` that replaces the AdamW default.
+        decay_exclusions: bool. No weight decay on biases, norms and representative tokens
+            (`mtcae_optimizer`); off by default, as in the paper's notebook.
     """
     outputs = list(model.output.keys()) if isinstance(model.output, dict) else ["expression"]
     weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
     model.compile(
         optimizer=optimizer
-        or keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay),
+        or mtcae_optimizer(model, learning_rate, weight_decay, decay_exclusions),
         loss=mtcae_losses(outputs),
         loss_weights={name: weights[name] for name in outputs},
         metrics={
