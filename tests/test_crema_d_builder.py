@@ -76,3 +76,25 @@ def test_missing_folder_names_the_download_page(tmp_path):
     config = tfds.download.DownloadConfig(manual_dir=str(tmp_path / "nope"))
     with pytest.raises(Exception, match="CheyneyComputerScience/CREMA-D"):
         builder.download_and_prepare(download_config=config)
+
+
+def test_archives_and_capital_extensions_are_found(tmp_path, monkeypatch):
+    """The shared clip discovery: clips inside a .zip, `.FLV` in capitals, and a clip that is
+    both in the archive and in a folder kept once."""
+    import zipfile
+
+    clips = crema_d_clips()
+    manual = tmp_path / "manual"
+    (manual / "extracted").mkdir(parents=True)
+    with zipfile.ZipFile(manual / "VideoFlash.zip", "w") as archive:
+        for clip in clips[:2]:
+            archive.write(clip, f"VideoFlash/{os.path.basename(clip)}")
+    upper = os.path.basename(clips[2])[: -len(".flv")] + ".FLV"
+    os.symlink(clips[2], manual / "extracted" / upper)
+    os.symlink(clips[0], manual / "extracted" / os.path.basename(clips[0]))  # duplicate
+    builder = _build(manual, tmp_path / "tfds", 1, monkeypatch)
+    examples = list(tfds.as_numpy(builder.as_dataset(split="fold0")))
+    expected = sorted(os.path.basename(c)[: -len(".flv")] for c in clips[:3])
+    assert sorted(e["clip_id"].decode() for e in examples) == expected
+    report = json.load(open(builder._report_path()))
+    assert report["unexpected_files"] == [] and report["fold0"]["kept"] == 3

@@ -4,7 +4,6 @@ import logging
 import os
 import re
 
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.features import multitask_features
@@ -13,7 +12,7 @@ from mtcae_keras.data.labelled_video_builder import LabelledVideoBuilder
 CLASS_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 # MAE-DFER's five subject-independent folds: contiguous actor blocks.
 FOLD_ACTORS = ((1001, 1018), (1019, 1036), (1037, 1054), (1055, 1072), (1073, 1091))
-FILE_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.flv$")
+FILE_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.(?i:flv)$")
 
 _LOG = logging.getLogger(__name__)
 
@@ -24,7 +23,8 @@ the folder that holds them, or any folder above it, as --manual_dir:
 
     tfds build tfds_builders/crema_d --manual_dir ~/data/CREMA-D
 
-Accepted layouts: `DIR/VideoFlash/*.flv` (the repository) or `DIR/*.flv` (flat).
+Accepted layouts: `DIR/VideoFlash/*.flv` (the repository), `DIR/*.flv` (flat), or `.zip` /
+`.tar` archives of either anywhere below DIR; `.FLV` in capitals too.
 """
 
 
@@ -35,10 +35,10 @@ def fold_of(actor):
     return None
 
 
-def _clip(path):
+def _clip(name, path):
     """`(key, path, features)` of one clip: the key is the file name without extension."""
-    key = os.path.splitext(os.path.basename(path))[0]
-    actor, sentence, emotion, level = FILE_NAME.match(os.path.basename(path)).groups()
+    key = os.path.splitext(name)[0]
+    actor, sentence, emotion, level = FILE_NAME.match(name).groups()
     features = {"label": emotion, "actor": actor, "sentence": sentence, "intensity": level}
     return key, path, features
 
@@ -73,17 +73,20 @@ class Builder(LabelledVideoBuilder):
 
     def _split_generators(self, dl_manager):
         root = self._manual_root(dl_manager)
-        by_fold, unexpected = {}, []
-        for folder, _, names in tf.io.gfile.walk(root):
-            for name in sorted(names):
-                if not name.lower().endswith(".flv"):
-                    continue
-                match = FILE_NAME.match(name)
-                fold = fold_of(int(match.group(1))) if match else None
-                if match is None or match.group(3) not in CLASS_NAMES or fold is None:
-                    unexpected.append(os.path.relpath(os.path.join(folder, name), root))
-                    continue
-                by_fold.setdefault(fold, []).append(os.path.join(folder, name))
+        by_fold, unexpected, seen = {}, [], set()
+        # Folders and .zip / .tar archives alike, `.flv` in any case (the shared discovery).
+        for relative, path in self._find_clips(root, ".flv"):
+            name = os.path.basename(relative.replace("\\", "/"))
+            match = FILE_NAME.match(name)
+            fold = fold_of(int(match.group(1))) if match else None
+            if match is None or match.group(3) not in CLASS_NAMES or fold is None:
+                unexpected.append(relative)
+                continue
+            clip = _clip(name, path)
+            if clip[0] in seen:  # the same clip in an archive and an extracted folder
+                continue
+            seen.add(clip[0])
+            by_fold.setdefault(fold, []).append(clip)
         if not by_fold:
             raise FileNotFoundError(f"No CREMA-D .flv clips under {root}.\n{_INSTRUCTIONS}")
         self._report_unexpected(unexpected)
@@ -91,8 +94,6 @@ class Builder(LabelledVideoBuilder):
         if missing:
             _LOG.warning("crema_d: no clips for %s; those splits are not written", missing)
         return {
-            f"fold{fold}": self._generate_examples(
-                [_clip(path) for path in sorted(paths)], f"fold{fold}"
-            )
-            for fold, paths in sorted(by_fold.items())
+            f"fold{fold}": self._generate_examples(sorted(clips, key=lambda c: c[0]), f"fold{fold}")
+            for fold, clips in sorted(by_fold.items())
         }
