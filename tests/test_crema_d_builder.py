@@ -80,7 +80,7 @@ def test_missing_folder_names_the_download_page(tmp_path):
 
 def test_archives_and_capital_extensions_are_found(tmp_path, monkeypatch):
     """The shared clip discovery: clips inside a .zip, `.FLV` in capitals, and a clip that is
-    both in the archive and in a folder kept once."""
+    both in the archive and in a folder kept once; the report is written whole."""
     import zipfile
 
     clips = crema_d_clips()
@@ -92,9 +92,15 @@ def test_archives_and_capital_extensions_are_found(tmp_path, monkeypatch):
     upper = os.path.basename(clips[2])[: -len(".flv")] + ".FLV"
     os.symlink(clips[2], manual / "extracted" / upper)
     os.symlink(clips[0], manual / "extracted" / os.path.basename(clips[0]))  # duplicate
+    # A report left by an earlier build that failed: its sections must not survive.
+    stale = crema_d_dataset_builder.Builder(data_dir=str(tmp_path / "tfds"))._report_path()
+    os.makedirs(os.path.dirname(stale))
+    with open(stale, "w") as file:
+        json.dump({"fold3": {"found": 9}, "bad_archives": ["old.zip"]}, file)
     builder = _build(manual, tmp_path / "tfds", 1, monkeypatch)
     examples = list(tfds.as_numpy(builder.as_dataset(split="fold0")))
     expected = sorted(os.path.basename(c)[: -len(".flv")] for c in clips[:3])
     assert sorted(e["clip_id"].decode() for e in examples) == expected
     report = json.load(open(builder._report_path()))
     assert report["unexpected_files"] == [] and report["fold0"]["kept"] == 3
+    assert "fold3" not in report and report["bad_archives"] == []

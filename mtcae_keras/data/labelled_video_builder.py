@@ -54,6 +54,14 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         config = [self.builder_config.name] if self.builder_config else []
         return os.path.join(self.data_dir_root, self.name, *config, f"{self.version}_report.json")
 
+    def _download_and_prepare(self, *args, **kwargs):
+        # A build writes its report whole: sections left by an earlier, failed build (a
+        # split or an archive that is no longer there) must not survive into this one.
+        path = self._report_path()
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
+        return super()._download_and_prepare(*args, **kwargs)
+
     def _update_report(self, section, values):
         path = self._report_path()
         tf.io.gfile.makedirs(os.path.dirname(path))
