@@ -51,7 +51,7 @@ def run_mode(mode, paths, workers):
         from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 
         pool = ClipLabellingPool(num_workers=1 if mode == "batched" else workers, progress=False)
-        for _, _, labels, _ in pool.imap(paths):
+        for _, _, labels, _, _ in pool.imap(paths):
             faces += int(labels["face_found"].sum())
             stamps.append(time.perf_counter())
     rate, startup = _steady_rate(start, stamps)

@@ -92,6 +92,8 @@ def test_archives_and_capital_extensions_are_found(tmp_path, monkeypatch):
     upper = os.path.basename(clips[2])[: -len(".flv")] + ".FLV"
     os.symlink(clips[2], manual / "extracted" / upper)
     os.symlink(clips[0], manual / "extracted" / os.path.basename(clips[0]))  # duplicate
+    # A truncated download: its first 40 KB decode 5 of the 56 frames its header declares.
+    (manual / "extracted" / "1002_DFA_HAP_XX.flv").write_bytes(open(clips[3], "rb").read(40000))
     # A report left by an earlier build that failed: its sections must not survive.
     stale = crema_d_dataset_builder.Builder(data_dir=str(tmp_path / "tfds"))._report_path()
     os.makedirs(os.path.dirname(stale))
@@ -99,8 +101,33 @@ def test_archives_and_capital_extensions_are_found(tmp_path, monkeypatch):
         json.dump({"fold3": {"found": 9}, "bad_archives": ["old.zip"]}, file)
     builder = _build(manual, tmp_path / "tfds", 1, monkeypatch)
     examples = list(tfds.as_numpy(builder.as_dataset(split="fold0")))
-    expected = sorted(os.path.basename(c)[: -len(".flv")] for c in clips[:3])
+    expected = sorted([os.path.basename(c)[: -len(".flv")] for c in clips[:3]]
+                      + ["1002_DFA_HAP_XX"])  # fmt: skip
     assert sorted(e["clip_id"].decode() for e in examples) == expected
     report = json.load(open(builder._report_path()))
-    assert report["unexpected_files"] == [] and report["fold0"]["kept"] == 3
+    assert report["unexpected_files"] == [] and report["fold0"]["kept"] == 4
+    # Kept, and named: its frames were repeated, and it decodes far less than it declares.
+    assert report["fold0"]["repeated_frames"] == {"1002_DFA_HAP_XX": 5}
+    assert report["fold0"]["short_decodes"] == {"1002_DFA_HAP_XX": {"decoded": 5, "declared": 56}}
     assert "fold3" not in report and report["bad_archives"] == []
+
+
+def test_labelling_queue_is_bounded_and_ordered():
+    """At most `ahead` clips wait in the pool (executor.map would submit every clip at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mtcae_keras.data.clip_labelling_pool import _ordered
+
+    submitted = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, function, *args):
+            submitted.append(args[0])
+            return super().submit(function, *args)
+
+    results = []
+    with Recording(2) as executor:
+        for i, result in enumerate(_ordered(executor, lambda x: 2 * x, range(20), ahead=3)):
+            assert len(submitted) <= i + 4
+            results.append(result)
+    assert results == [2 * x for x in range(20)] and submitted == list(range(20))

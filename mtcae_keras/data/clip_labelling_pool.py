@@ -1,6 +1,8 @@
 """Decode, sample and MTCNN-label many clips in parallel worker processes."""
 
+import collections
 import concurrent.futures
+import itertools
 import multiprocessing
 import os
 
@@ -22,15 +24,29 @@ def _init_worker(num_frames, image_size, min_confidence, threads):
 
 
 def _label_clip(path):
-    """`(frames, labels, None)` for a readable clip, `(None, None, reason)` otherwise."""
+    """`(frames, labels, None, info)` for a readable clip, `(None, None, reason, None)`
+    otherwise; `info` holds the source's `frame_count` and `declared_frame_count`."""
     from mtcae_keras.data.video_reader import VideoDecodeError
     from mtcae_keras.data.video_reader import read_video
 
     try:
-        frames, _ = read_video(path, _WORKER["num_frames"], _WORKER["image_size"])
+        frames, info = read_video(path, _WORKER["num_frames"], _WORKER["image_size"])
     except VideoDecodeError as error:  # returned, not raised: the reason must cross processes
-        return None, None, error.reason
-    return frames, _WORKER["labeler"].label(frames), None
+        return None, None, error.reason, None
+    counts = {key: info[key] for key in ("frame_count", "declared_frame_count")}
+    return frames, _WORKER["labeler"].label(frames), None, counts
+
+
+def _ordered(executor, function, items, ahead):
+    """`executor.map` that keeps at most `ahead` items submitted (decoded clips are large)."""
+    items, pending = iter(items), collections.deque()
+    for item in itertools.islice(items, ahead):
+        pending.append(executor.submit(function, item))
+    while pending:
+        result = pending.popleft().result()
+        for item in itertools.islice(items, 1):
+            pending.append(executor.submit(function, item))
+        yield result
 
 
 class ClipLabellingPool:
@@ -54,12 +70,14 @@ class ClipLabellingPool:
     Example:
     ```python
     pool = ClipLabellingPool(num_workers=2)
-    for path, frames, labels, error in pool.imap(paths):
+    for path, frames, labels, error, info in pool.imap(paths):
         ...
     ```
     """
 
     MIN_CLIPS_PER_WORKER = 8
+    # Clips in flight per worker: results wait in order, so a bounded queue bounds memory.
+    AHEAD_PER_WORKER = 4
 
     def __init__(self, num_workers=None, num_frames=16, image_size=224, min_confidence=0.9,
                  progress=True):  # fmt: skip
@@ -72,8 +90,9 @@ class ClipLabellingPool:
         self.progress = progress
 
     def imap(self, paths):
-        """Yields `(path, frames, labels, error)` per path, in order; `error` is a reason
-        string (frames and labels None) for a clip that could not be decoded."""
+        """Yields `(path, frames, labels, error, info)` per path, in order; `error` is a
+        reason string (frames, labels and info None) for a clip that could not be decoded;
+        `info` holds the source's `frame_count` and `declared_frame_count`."""
         paths = list(paths)
         bar = None
         if self.progress:
@@ -103,4 +122,4 @@ class ClipLabellingPool:
         with concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(*init, 1)
         ) as executor:
-            yield from executor.map(_label_clip, paths)
+            yield from _ordered(executor, _label_clip, paths, workers * self.AHEAD_PER_WORKER)

@@ -29,11 +29,15 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     counted; clips without any face are kept (`face_found` all False) and listed. The report,
     `<data_dir>/<name>[/<config>]/<version>_report.json`, gathers per split: clips found,
     kept, skipped (with the reason), clips without a face, frames without a face, clips per
-    class.
+    class, clips with fewer than `NUM_FRAMES` frames (`repeated_frames`: their frame count)
+    and clips that decode less than half the frames their header declares (`short_decodes`,
+    e.g. a truncated download). Those last two are kept, and logged.
     """
 
     NUM_FRAMES = 16
     IMAGE_SIZE = 224
+    # A clip that decodes less than this share of the frames its header declares is flagged.
+    SHORT_DECODE_FRACTION = 0.5
     TITLE = "the dataset"  # as errors name it, e.g. "RAVDESS"
 
     @property
@@ -119,8 +123,9 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
             num_frames=self.NUM_FRAMES, image_size=self.IMAGE_SIZE, progress=f"{self.name} {split}"
         )
         report = {"found": len(clips), "kept": 0, "skipped": {}, "no_face_clips": [],
-                  "frames_without_face": 0, "per_class": {}}  # fmt: skip
-        for (key, source, features), (_, frames, labels, error) in zip(
+                  "frames_without_face": 0, "per_class": {}, "repeated_frames": {},
+                  "short_decodes": {}}  # fmt: skip
+        for (key, source, features), (_, frames, labels, error, info) in zip(
             clips, pool.imap(paths), strict=True
         ):
             # Name the clip as the user has it, not by its temporary extracted copy.
@@ -129,6 +134,16 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
                 _LOG.warning("%s: skipping %s: %s", self.name, shown, error)
                 report["skipped"][key] = error
                 continue
+            count, declared = info["frame_count"], info["declared_frame_count"]
+            if count < self.NUM_FRAMES:  # kept: every frame is used, some twice
+                _LOG.warning("%s: %s has %d frames; %d are repeated to make %d (kept)",
+                             self.name, shown, count, self.NUM_FRAMES - count,
+                             self.NUM_FRAMES)  # fmt: skip
+                report["repeated_frames"][key] = count
+            if declared and count < self.SHORT_DECODE_FRACTION * declared:
+                _LOG.warning("%s: %s decodes %d of the %d frames its header declares: truncated?"
+                             " (kept)", self.name, shown, count, declared)  # fmt: skip
+                report["short_decodes"][key] = {"decoded": count, "declared": declared}
             missing = int((~labels["face_found"]).sum())
             report["frames_without_face"] += missing
             if missing == self.NUM_FRAMES:  # kept: the expression label is still valid

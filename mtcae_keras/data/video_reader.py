@@ -41,8 +41,10 @@ def read_video(path, num_frames=16, image_size=224):
         image_size: int or `(height, width)`.
 
     Returns:
-        `(frames, info)`: uint8 `(num_frames, H, W, 3)` RGB, and a dict with `frame_count`,
-        `width`, `height`, `fps` of the source, and `indices` sampled.
+        `(frames, info)`: uint8 `(num_frames, H, W, 3)` RGB, and a dict with `frame_count`
+        (frames that decode), `declared_frame_count` (what the container's header implies,
+        None if it says nothing; far more than `frame_count` means a truncated file), `width`,
+        `height`, `fps` of the source, `indices` sampled and `repaired_frames`.
 
     Raises:
         VideoDecodeError: missing, empty or undecodable files, or files without frames.
@@ -57,6 +59,7 @@ def read_video(path, num_frames=16, image_size=224):
         if not capture.isOpened():
             raise VideoDecodeError(path, "cannot be opened as a video (corrupt or unknown format)")
         fps = capture.get(cv2.CAP_PROP_FPS)
+        declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)  # from the container's duration
         count = 0
         while capture.grab():
             count += 1
@@ -95,6 +98,7 @@ def read_video(path, num_frames=16, image_size=224):
         frames.append(frame)
     info = {
         "frame_count": count,
+        "declared_frame_count": int(declared) if declared > 0 else None,
         "height": int(source_size[0]),
         "width": int(source_size[1]),
         "fps": float(fps),
