@@ -171,6 +171,22 @@ def resolve_precision(mode):
     return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mode]
 
 
+def refused_flags(args):
+    """Messages for the flags this command's code path cannot honour (empty: none)."""
+    problems = []
+    if args.distribute == "multi_worker":
+        # DistributedTrainer's strategy.run loop: no XLA, no loss scaling, no BackupAndRestore.
+        if args.jit_compile == "on":
+            problems.append("--jit-compile on: the multi-worker loop does not compile with XLA")
+        if args.mixed_precision == "float16":
+            problems.append(
+                "--mixed-precision float16: the multi-worker loop has no loss scaling; use bfloat16"
+            )
+        if args.force_resume:
+            problems.append("--force-resume: multi-worker runs do not resume (they restart)")
+    return problems
+
+
 def resolve_jit(mode, strategy):
     """XLA on a single device and on GPUs, off for multi-replica CPU runs; logged by the caller.
 
@@ -258,6 +274,9 @@ def encoder_record(name, backbone):
 
 def main(argv=None):
     args = parse_args(argv)
+    refused = refused_flags(args)
+    if refused:
+        sys.exit("Refused, not silently dropped:\n  " + "\n  ".join(refused))
     dataset_name = args.dataset.split("/")[0]
     run_dir = args.output or os.path.join("runs", f"{dataset_name}_{args.strategy}_fold{args.fold}")
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
@@ -268,7 +287,7 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     precision = resolve_precision(args.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
-    jit_compile = resolve_jit(args.jit_compile, strategy)
+    jit_compile = resolve_jit(args.jit_compile, strategy) and args.distribute != "multi_worker"
     print(f"replicas: {strategy.num_replicas_in_sync}, policy: {precision}, XLA: {jit_compile}")
 
     # 2. Data: the fold's train / validation / test splits (validation = other actors).
@@ -385,22 +404,29 @@ def main(argv=None):
     elif not resuming and os.path.exists(os.path.join(run_dir, "log.csv")):
         print(f"{run_dir} holds a finished run: starting a new one (its log.csv is replaced)")
         os.remove(os.path.join(run_dir, "log.csv"))
+    multi_worker = args.distribute == "multi_worker"
+    if multi_worker:  # the names of DistributedTrainer's logs
+        monitor = "val_expression_uar" if monitor_name == "uar" else "val_loss"
+    # Callbacks that act on epoch logs: fit and DistributedTrainer both run them.
+    epoch_callbacks = [
+        keras.callbacks.EarlyStopping(monitor, mode=mode, patience=args.stop_patience),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if args.lr_schedule == "plateau":  # a cosine schedule sets the rate itself
+        epoch_callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            plateau, factor=0.1, patience=args.lr_patience, mode="min"
+        ))  # fmt: skip
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir),
         best_checkpoint,
-        keras.callbacks.EarlyStopping(monitor, mode=mode, patience=args.stop_patience),
-        keras.callbacks.TerminateOnNaN(),
+        *epoch_callbacks,
         keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
-    if args.lr_schedule == "plateau":  # a cosine schedule sets the rate itself
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            plateau, factor=0.1, patience=args.lr_patience, mode="min"
-        ))  # fmt: skip
 
     # 5. Train. Multi-worker runs use our strategy.run loop: Keras 3 fit fails there.
     start = time.time()
-    if args.distribute == "multi_worker":
+    if multi_worker:
         with strategy.scope():
             optimizer = mtcae_optimizer(
                 model, learning_rate, args.weight_decay, args.decay_exclusions
@@ -412,9 +438,11 @@ def main(argv=None):
             validation_data=data["validation"],
             log_path=os.path.join(run_dir, "log.csv"),
             checkpoint_path=os.path.join(run_dir, "checkpoints", "best.keras"),
-            monitor="val_expression_uar" if monitor_name == "uar" else "val_loss",
+            monitor=monitor,
             mode=mode,
             verbose=args.verbose,
+            callbacks=epoch_callbacks,
+            tensorboard_dir=os.path.join(run_dir, "tensorboard"),
         )
         if not trainer.is_chief:
             return 0

@@ -176,3 +176,57 @@ def test_two_local_workers_equal_one_device(tmp_path):
     # The loop's UAR / WAR (what picks the best checkpoint) are scikit-learn's, on any split.
     np.testing.assert_allclose(single["eval"], single["sklearn"], atol=1e-6)
     np.testing.assert_allclose(multi["eval"], single["eval"], atol=1e-6)
+
+
+def test_trainer_callbacks_behave_as_under_fit(tmp_path):
+    """Plateau reduction and early stopping through DistributedTrainer equal Keras fit's
+    (same model, data and callbacks, one device); TensorBoard scalars are written."""
+    import keras
+    import pytest
+    import tensorflow as tf
+
+    from mtcae_keras import VideoMAEBackbone
+    from mtcae_keras import build_mtcae_model
+    from mtcae_keras.training import compile_mtcae_model
+    from mtcae_keras.training.distributed_trainer import DistributedTrainer
+
+    def make_model():
+        keras.utils.set_random_seed(0)
+        return build_mtcae_model(
+            VideoMAEBackbone.from_preset("videomae_tiny"), "cascaded_vit", 6, num_frames=4,
+            decoder="tiny", freeze_encoder=False)  # fmt: skip
+
+    def callbacks():  # min_delta 10: only the first epoch counts as an improvement
+        return [keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=10),
+                keras.callbacks.EarlyStopping("loss", patience=2, min_delta=10)]  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 4, 32, 32, 3)).astype("float32")
+    y = {"boxes": rng.random((8, 4, 4)).astype("float32"),
+         "landmarks": rng.random((8, 4, 10)).astype("float32"),
+         "expression": rng.integers(0, 6, 8)}  # fmt: skip
+    w = {"boxes": np.ones((8, 4), "float32"), "landmarks": np.ones((8, 4), "float32"),
+         "expression": np.ones(8, "float32")}  # fmt: skip
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(4)
+
+    reference = make_model()
+    compile_mtcae_model(reference, 6, jit_compile=False)
+    fit = reference.fit(dataset, epochs=10, shuffle=False, verbose=0, callbacks=callbacks())
+    model = make_model()
+    trainer = DistributedTrainer(
+        model, keras.optimizers.AdamW(1e-3, weight_decay=1e-3), tf.distribute.get_strategy()
+    )
+    history = trainer.fit(dataset, 10, validation_data=dataset, verbose=0,
+                          callbacks=callbacks(), tensorboard_dir=str(tmp_path / "tb"))  # fmt: skip
+    assert len(history) == len(fit.history["loss"]) == 3  # stopped early, as fit did
+    np.testing.assert_allclose([h["learning_rate"] for h in history], [1e-3, 1e-3, 5e-4])
+    np.testing.assert_allclose(fit.history["learning_rate"], [1e-3, 1e-3, 5e-4])
+    np.testing.assert_allclose([h["loss"] for h in history], fit.history["loss"], rtol=1e-5)
+    for part, tag in (("train", "epoch_loss"), ("validation", "epoch_expression_uar")):
+        files = list((tmp_path / "tb" / part).iterdir())
+        events = [tf.compat.v1.Event.FromString(r.numpy()) for f in files
+                  for r in tf.data.TFRecordDataset(str(f))]  # fmt: skip
+        steps = [e.step for e in events for v in e.summary.value if v.tag == tag]
+        assert steps == [0, 1, 2], (part, tag)
+    with pytest.raises(ValueError, match="TensorBoard needs Keras fit's internals"):
+        trainer.fit(dataset, 1, callbacks=[keras.callbacks.TensorBoard(str(tmp_path))])

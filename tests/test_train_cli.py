@@ -101,14 +101,19 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
         args[args.index("--output") + 1] = str(tmp_path / f"run{index}")
         env = dict(os.environ, TF_CONFIG=json.dumps(config), TF_CPP_MIN_LOG_LEVEL="3")
         processes.append(subprocess.Popen(
-            [sys.executable, "train.py", *args, "--distribute", "multi_worker"], env=env, cwd=root,
+            [sys.executable, "train.py", *args, "--distribute", "multi_worker",
+             "--lr-schedule", "plateau"], env=env, cwd=root,
         ))  # fmt: skip
     assert [process.wait(timeout=900) for process in processes] == [0, 0]
     chief, other = tmp_path / "run0", tmp_path / "run1"
     with open(chief / "log.csv") as file:
         rows = list(csv.DictReader(file))
     assert [int(row["epoch"]) for row in rows] == [0, 1]
-    assert json.loads((chief / "config.json").read_text())["replicas"] == 2
+    assert float(rows[0]["learning_rate"]) == pytest.approx(1e-3)  # the plateau callback's
+    assert os.listdir(chief / "tensorboard" / "validation")  # scalars, as fit writes them
+    assert not (other / "tensorboard").exists()
+    config = json.loads((chief / "config.json").read_text())
+    assert config["replicas"] == 2 and config["jit_compile"] is False
     metrics = json.loads((chief / "metrics.json").read_text())
     assert metrics["count"] == 6 and metrics["checkpoint"] == "best"
     assert not (other / "log.csv").exists() and not (other / "metrics.json").exists()
@@ -177,3 +182,13 @@ def test_resume_conflicts_name_every_changed_training_setting():
     assert train.resume_conflicts(before, now) == ["encoder_sha256: 'ab' -> 'cd'",
                                                    "epochs: 3 -> 5"]  # fmt: skip
     assert train.resume_conflicts(before, dict(before, verbose=1)) == []
+
+
+def test_flags_the_multi_worker_loop_cannot_honour_are_refused():
+    args = ["--dataset", "synthetic_faces", "--distribute", "multi_worker", "--jit-compile", "on",
+            "--mixed-precision", "float16"]  # fmt: skip
+    problems = train.refused_flags(train.parse_args(args))
+    assert len(problems) == 2 and "XLA" in problems[0] and "loss scaling" in problems[1]
+    with pytest.raises(SystemExit, match="Refused, not silently dropped"):
+        train.main(args)
+    assert train.refused_flags(train.parse_args(args[:4])) == []

@@ -12,6 +12,7 @@ import csv
 import os
 import time
 
+import keras
 import tensorflow as tf
 
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
@@ -147,7 +148,8 @@ class DistributedTrainer:
         return self._run_epoch(dataset, self._eval_step)
 
     def fit(self, dataset, epochs, validation_data=None, log_path=None, checkpoint_path=None,
-            monitor="val_expression_uar", mode="max", verbose=1):  # fmt: skip
+            monitor="val_expression_uar", mode="max", verbose=1, callbacks=None,
+            tensorboard_dir=None):  # fmt: skip
         """Trains for `epochs`; keeps the best checkpoint on `monitor`.
 
         Args:
@@ -161,19 +163,35 @@ class DistributedTrainer:
                 counterpart.
             mode: str. `max` or `min`: which way `monitor` improves.
             verbose: 0 silent, 1 one line per epoch (chief only).
+            callbacks: Keras callbacks that act on epoch logs, run on every worker with the
+                same (globally reduced) logs, so every worker takes the same decision:
+                `ReduceLROnPlateau` (it changes this trainer's optimizer), `EarlyStopping`,
+                `TerminateOnNaN`. Callbacks that need `fit`'s internals (`TensorBoard`,
+                `BackupAndRestore`, `ModelCheckpoint`, `CSVLogger`) are refused: use
+                `tensorboard_dir`, `checkpoint_path` and `log_path`.
+            tensorboard_dir: optional folder for per-epoch scalars (chief only), laid out as
+                Keras' `TensorBoard` callback does: `train/` and `validation/`, `epoch_<log>`.
 
         Returns:
-            list of per-epoch log dicts.
+            list of per-epoch log dicts (with the `learning_rate` of each epoch).
         """
         chief = self.is_chief
+        callbacks = self._callbacks(callbacks)
+        writers = _summary_writers(tensorboard_dir) if chief and tensorboard_dir else None
         history, best = [], None
+        callbacks.on_train_begin()
         for epoch in range(epochs):
             start = time.time()
+            callbacks.on_epoch_begin(epoch)
+            learning_rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
             logs = {"epoch": epoch, **self.train_on_dataset(dataset)}
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
+            logs["learning_rate"] = learning_rate
             logs["seconds"] = time.time() - start
             history.append(logs)
+            if writers:
+                _write_summaries(writers, logs, epoch)
             key = monitor if monitor in logs else monitor.removeprefix("val_")  # no val data
             score = logs[key] if mode == "max" else -logs[key]
             improved = best is None or score > best
@@ -185,7 +203,26 @@ class DistributedTrainer:
             if chief and verbose:
                 text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch")
                 print(f"epoch {epoch + 1}/{epochs}  {text}", flush=True)
+            callbacks.on_epoch_end(epoch, {k: v for k, v in logs.items() if k != "epoch"})
+            if self.model.stop_training:
+                break
+        callbacks.on_train_end()
         return history
+
+    _UNSUPPORTED_CALLBACKS = ("TensorBoard", "BackupAndRestore", "ModelCheckpoint", "CSVLogger")
+
+    def _callbacks(self, callbacks):
+        """A `CallbackList` on the model, whose `optimizer` is this trainer's."""
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if type(callback).__name__ in self._UNSUPPORTED_CALLBACKS:
+                raise ValueError(
+                    f"{type(callback).__name__} needs Keras fit's internals; DistributedTrainer"
+                    " has tensorboard_dir, checkpoint_path and log_path instead."
+                )
+        self.model.optimizer = self.optimizer  # what ReduceLROnPlateau adjusts
+        self.model.stop_training = False
+        return keras.callbacks.CallbackList(callbacks, model=self.model)
 
 
 def _is_chief(strategy):
@@ -194,6 +231,22 @@ def _is_chief(strategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type == "chief" or (task_type == "worker" and task_id == 0)
+
+
+def _summary_writers(folder):
+    return {part: tf.summary.create_file_writer(os.path.join(folder, part))
+            for part in ("train", "validation")}  # fmt: skip
+
+
+def _write_summaries(writers, logs, epoch):
+    for key, value in logs.items():
+        if key in ("epoch", "seconds"):
+            continue
+        part = "validation" if key.startswith("val_") else "train"
+        with writers[part].as_default():
+            tf.summary.scalar(f"epoch_{key.removeprefix('val_')}", value, step=epoch)
+    for writer in writers.values():
+        writer.flush()
 
 
 def _append_csv(path, logs):
