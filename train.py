@@ -175,15 +175,13 @@ def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
     if args.distribute == "multi_worker":
-        # DistributedTrainer's strategy.run loop: no XLA, no loss scaling, no BackupAndRestore.
+        # DistributedTrainer's strategy.run loop: no XLA, no loss scaling.
         if args.jit_compile == "on":
             problems.append("--jit-compile on: the multi-worker loop does not compile with XLA")
         if args.mixed_precision == "float16":
             problems.append(
                 "--mixed-precision float16: the multi-worker loop has no loss scaling; use bfloat16"
             )
-        if args.force_resume:
-            problems.append("--force-resume: multi-worker runs do not resume (they restart)")
     return problems
 
 
@@ -443,6 +441,7 @@ def main(argv=None):
             verbose=args.verbose,
             callbacks=epoch_callbacks,
             tensorboard_dir=os.path.join(run_dir, "tensorboard"),
+            backup_dir=backup_dir,
         )
         if not trainer.is_chief:
             return 0

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -230,3 +231,101 @@ def test_trainer_callbacks_behave_as_under_fit(tmp_path):
         assert steps == [0, 1, 2], (part, tag)
     with pytest.raises(ValueError, match="TensorBoard needs Keras fit's internals"):
         trainer.fit(dataset, 1, callbacks=[keras.callbacks.TensorBoard(str(tmp_path))])
+
+
+FAULT_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import numpy as np
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    from mtcae_keras import VideoMAEBackbone, build_mtcae_model
+    from mtcae_keras.training.distributed_trainer import DistributedTrainer
+
+    out, mode, backup = sys.argv[1], sys.argv[2], sys.argv[3]
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4, 32, 32, 3)).astype("float32")
+    y = {"boxes": rng.random((64, 4, 4)).astype("float32"),
+         "landmarks": rng.random((64, 4, 10)).astype("float32"),
+         "expression": rng.integers(0, 6, 64)}
+    w = {"boxes": np.ones((64, 4), "float32"), "landmarks": np.ones((64, 4), "float32"),
+         "expression": np.ones(64, "float32")}
+
+    def slow(*batch):  # a step long enough to be killed in the middle of an epoch
+        time.sleep(0.05)
+        return batch
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(4).map(
+        lambda *b: tf.nest.pack_sequence_as(b, tf.py_function(
+            slow, tf.nest.flatten(b), [t.dtype for t in tf.nest.flatten(b)])))
+    dataset = dataset.map(lambda *b: tf.nest.map_structure(
+        lambda t, s: tf.ensure_shape(t, s.shape), b,
+        tf.nest.map_structure(lambda a: tf.TensorSpec((4,) + a.shape[1:]), (x, y, w))))
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = build_mtcae_model(
+            VideoMAEBackbone.from_preset("videomae_tiny"), "cascaded_vit", 6, num_frames=4,
+            decoder="tiny", freeze_encoder=False, dropout_rate=0.0, attention_dropout_rate=0.0,
+            input_dropout_rate=0.0, head_dropout_rate=0.0)
+        optimizer = keras.optimizers.AdamW(1e-3, weight_decay=1e-3)
+    trainer = DistributedTrainer(model, optimizer, strategy)
+    history = trainer.fit(dataset, 3, verbose=0, backup_dir=backup if backup != "-" else None)
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
+    if task["index"] == 0:
+        np.savez(out, epochs=[h["epoch"] for h in history],
+                 **{f"w{i}": v for i, v in enumerate(model.get_weights())})
+    """
+)
+
+
+@pytest.mark.slow
+def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
+    """Kill one of two workers in the middle of epoch 2 (the other then hangs and is killed
+    too), restart both with the same command: they continue from their epoch-1 backups and
+    end with the weights of an uninterrupted two-worker run, within 1e-5."""
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    out = tmp_path / "multi.npz"
+
+    def start(out, backup=True):
+        processes = []
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            processes.append(subprocess.Popen(
+                [sys.executable, "-c", FAULT_SCRIPT, str(out), "multi_worker",
+                 str(tmp_path / f"backup{index}") if backup else "-"],
+                env={**env, "TF_CONFIG": json.dumps(config)}, cwd=root,
+                stderr=open(tmp_path / f"worker{index}.log", "a"),
+            ))  # fmt: skip
+        return processes
+
+    reference = tmp_path / "reference.npz"
+    assert [p.wait(timeout=600) for p in start(reference, backup=False)] == [0, 0]
+    processes = start(out)
+    # Written when each worker has saved epoch 1; the next saves are a whole epoch away.
+    markers = [tmp_path / f"backup{index}" / "checkpoint" for index in range(2)]
+    deadline = time.time() + 600
+    while not all(m.exists() for m in markers) and time.time() < deadline:
+        assert all(p.poll() is None for p in processes), "a worker ended before the kill"
+        time.sleep(0.02)
+    processes[1].kill()  # mid-epoch 2
+    time.sleep(2)
+    processes[0].kill()  # its collectives wait for worker 1 forever: restart the cluster
+    for process in processes:
+        process.wait(timeout=60)
+    assert not out.exists()
+    assert [p.wait(timeout=600) for p in start(out)] == [0, 0]
+    multi, uninterrupted = np.load(out), np.load(reference)
+    assert list(multi["epochs"]) == [1, 2]  # continued at epoch 2 (0-based 1), not from 0
+    assert list(uninterrupted["epochs"]) == [0, 1, 2]
+    count = len([k for k in uninterrupted.files if k.startswith("w")])
+    difference = max(np.abs(multi[f"w{i}"] - uninterrupted[f"w{i}"]).max() for i in range(count))
+    assert difference <= 1e-5
+    assert not (tmp_path / "backup0").exists()  # removed when training ended

@@ -117,6 +117,7 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
     metrics = json.loads((chief / "metrics.json").read_text())
     assert metrics["count"] == 6 and metrics["checkpoint"] == "best"
     assert not (other / "log.csv").exists() and not (other / "metrics.json").exists()
+    assert not (chief / "backup").exists() and not (other / "backup").exists()  # finished
 
 
 def test_training_defaults_depend_on_the_dataset_and_flags_override_them():

@@ -149,7 +149,7 @@ class DistributedTrainer:
 
     def fit(self, dataset, epochs, validation_data=None, log_path=None, checkpoint_path=None,
             monitor="val_expression_uar", mode="max", verbose=1, callbacks=None,
-            tensorboard_dir=None):  # fmt: skip
+            tensorboard_dir=None, backup_dir=None):  # fmt: skip
         """Trains for `epochs`; keeps the best checkpoint on `monitor`.
 
         Args:
@@ -171,6 +171,13 @@ class DistributedTrainer:
                 `tensorboard_dir`, `checkpoint_path` and `log_path`.
             tensorboard_dir: optional folder for per-epoch scalars (chief only), laid out as
                 Keras' `TensorBoard` callback does: `train/` and `validation/`, `epoch_<log>`.
+            backup_dir: optional folder (one per worker; no shared file system needed). At
+                the end of every epoch each worker saves the model's and the optimizer's
+                variables (learning rate and step count included), the next epoch and the
+                best score; a restarted cluster continues from there, and the folder is
+                removed when training ends. The callbacks' own counters (plateau and early
+                stopping patience) start again after a restart, as with Keras'
+                `BackupAndRestore`.
 
         Returns:
             list of per-epoch log dicts (with the `learning_rate` of each epoch).
@@ -179,8 +186,14 @@ class DistributedTrainer:
         callbacks = self._callbacks(callbacks)
         writers = _summary_writers(tensorboard_dir) if chief and tensorboard_dir else None
         history, best = [], None
+        backup = _Backup(self, backup_dir) if backup_dir else None
+        first_epoch = 0
+        if backup is not None:
+            first_epoch, best = backup.restore()
+            if first_epoch and chief and verbose:
+                print(f"resuming from the backup of epoch {first_epoch}", flush=True)
         callbacks.on_train_begin()
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             start = time.time()
             callbacks.on_epoch_begin(epoch)
             learning_rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
@@ -204,9 +217,13 @@ class DistributedTrainer:
                 text = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch")
                 print(f"epoch {epoch + 1}/{epochs}  {text}", flush=True)
             callbacks.on_epoch_end(epoch, {k: v for k, v in logs.items() if k != "epoch"})
+            if backup is not None:
+                backup.save(epoch + 1, best)
             if self.model.stop_training:
                 break
         callbacks.on_train_end()
+        if backup is not None:
+            backup.remove()
         return history
 
     _UNSUPPORTED_CALLBACKS = ("TensorBoard", "BackupAndRestore", "ModelCheckpoint", "CSVLogger")
@@ -223,6 +240,49 @@ class DistributedTrainer:
         self.model.optimizer = self.optimizer  # what ReduceLROnPlateau adjusts
         self.model.stop_training = False
         return keras.callbacks.CallbackList(callbacks, model=self.model)
+
+
+class _Backup:
+    """Per-worker checkpoints of a `DistributedTrainer`'s whole training state."""
+
+    def __init__(self, trainer, folder):
+        self.folder = folder
+        self.strategy = trainer.strategy
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best = tf.Variable(float("nan"), dtype=tf.float64, trainable=False)
+        checkpoint = tf.train.Checkpoint(
+            model=list(trainer.model.variables), optimizer=list(trainer.optimizer.variables),
+            epoch=self.epoch, best=self.best,
+        )  # fmt: skip
+        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
+
+    def restore(self):
+        """`(next epoch, best score or None)` of the latest backup; `(0, None)` without one."""
+        if self.manager.latest_checkpoint:
+            self.manager.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
+        epoch = int(self.epoch.numpy())
+        # Every worker saves at the same point; a worker killed between two saves would come
+        # back one epoch behind the others, so they must agree before training goes on.
+        local = tf.cast(epoch, tf.float32)
+        total = self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: local), axis=None
+        )
+        if float(total) != epoch * self.strategy.num_replicas_in_sync:
+            raise RuntimeError(
+                f"{self.folder}: this worker's backup is of epoch {epoch}, another worker's of "
+                "a different one (a worker died between two saves). Remove every worker's "
+                "backup folder to restart from scratch."
+            )
+        best = float(self.best.numpy())
+        return epoch, None if best != best else best
+
+    def save(self, next_epoch, best):
+        self.epoch.assign(next_epoch)
+        self.best.assign(float("nan") if best is None else best)
+        self.manager.save()
+
+    def remove(self):
+        tf.io.gfile.rmtree(self.folder)
 
 
 def _is_chief(strategy):
