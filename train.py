@@ -385,6 +385,9 @@ def main(argv=None):
     monitor_name = "uar" if args.monitor == "uar" else "loss"
     prefix = "" if args.strategy == "stl" or monitor_name == "loss" else "expression_"
     monitor = f"val_{prefix}{monitor_name}"
+    multi_worker = args.distribute == "multi_worker"
+    if multi_worker:  # the names of DistributedTrainer's logs
+        monitor = "val_expression_uar" if monitor_name == "uar" else "val_loss"
     mode = "max" if monitor_name == "uar" else "min"
     plateau = "val_loss" if args.strategy == "stl" else "val_expression_loss"
     best_checkpoint = keras.callbacks.ModelCheckpoint(
@@ -402,9 +405,6 @@ def main(argv=None):
     elif not resuming and os.path.exists(os.path.join(run_dir, "log.csv")):
         print(f"{run_dir} holds a finished run: starting a new one (its log.csv is replaced)")
         os.remove(os.path.join(run_dir, "log.csv"))
-    multi_worker = args.distribute == "multi_worker"
-    if multi_worker:  # the names of DistributedTrainer's logs
-        monitor = "val_expression_uar" if monitor_name == "uar" else "val_loss"
     # Callbacks that act on epoch logs: fit and DistributedTrainer both run them.
     epoch_callbacks = [
         keras.callbacks.EarlyStopping(monitor, mode=mode, patience=args.stop_patience),

@@ -306,8 +306,14 @@ def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
             ))  # fmt: skip
         return processes
 
+    def logs():  # the workers' stderr, for a failure message
+        return "\n".join(
+            f"--- worker {i}:\n" + (tmp_path / f"worker{i}.log").read_text()[-3000:]
+            for i in range(2)
+        )
+
     reference = tmp_path / "reference.npz"
-    assert [p.wait(timeout=600) for p in start(reference, backup=False)] == [0, 0]
+    assert [p.wait(timeout=600) for p in start(reference, backup=False)] == [0, 0], logs()
     processes = start(out)
     # Written when each worker has saved epoch 1; the next saves are a whole epoch away.
     markers = [tmp_path / f"backup{index}" / "checkpoint" for index in range(2)]
@@ -321,7 +327,7 @@ def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
     for process in processes:
         process.wait(timeout=60)
     assert not out.exists()
-    assert [p.wait(timeout=600) for p in start(out)] == [0, 0]
+    assert [p.wait(timeout=600) for p in start(out)] == [0, 0], logs()
     multi, uninterrupted = np.load(out), np.load(reference)
     assert list(multi["epochs"]) == [1, 2]  # continued at epoch 2 (0-based 1), not from 0
     assert list(uninterrupted["epochs"]) == [0, 1, 2]
