@@ -222,13 +222,13 @@ def test_layer_configs_round_trip(cls, kwargs):
 
 def test_backbone_config_round_trip():
     """Every constructor argument away from its default survives get_config / from_config."""
-    from tests.test_case import assert_config_round_trip as check
-
-    check(LGIFormerBackbone, image_size=(48, 64), num_frames=8, patch_size=8, tubelet_size=4,
-          hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, region_size=(1, 3, 4),
-          layer_norm_epsilon=1e-5, return_region_tokens=True, qv_bias=False,
-          drop_path_rate=0.1, dropout_rate=0.2, attention_dropout_rate=0.3, num_channels=1,
-          dtype="mixed_bfloat16", name="lgi", trainable=False)  # fmt: skip
+    assert_config_round_trip(
+        LGIFormerBackbone, image_size=(48, 64), num_frames=8, patch_size=8, tubelet_size=4,
+        hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, region_size=(1, 3, 4),
+        layer_norm_epsilon=1e-5, return_region_tokens=True, qv_bias=False, drop_path_rate=0.1,
+        dropout_rate=0.2, attention_dropout_rate=0.3, num_channels=1, dtype="mixed_bfloat16",
+        name="lgi", trainable=False,
+    )  # fmt: skip
 
 
 def test_partition_and_merge_are_inverse_and_group_by_region():

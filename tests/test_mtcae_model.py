@@ -10,6 +10,7 @@ from mtcae_keras import VideoMAEBackbone
 from mtcae_keras import ViTDecoder
 from mtcae_keras import build_mtcae_model
 from mtcae_keras.training import compile_mtcae_model
+from tests.test_case import assert_config_round_trip
 from tests.test_case import max_abs_diff
 
 TINY_DECODER = {"num_layers": 1, "hidden_dim": 16, "key_dim": 8, "mlp_dims": (32, 16)}
@@ -204,8 +205,6 @@ def test_mlp_decoder_is_the_vit_decoder_without_attention():
     ],
 )  # fmt: skip
 def test_decoder_and_head_configs_round_trip(cls, kwargs):
-    from tests.test_case import assert_config_round_trip
-
     assert_config_round_trip(cls, **kwargs)
 
 

@@ -129,32 +129,21 @@ def random_clip(config, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mtcae_keras import LGIFormerBackbone
-    from mtcae_keras import VideoMAEBackbone
     from mtcae_keras.conversion import is_lgi_former_state_dict
     from mtcae_keras.conversion import load_videomae_checkpoint
-    from mtcae_keras.conversion import port_lgi_former_weights
-    from mtcae_keras.conversion import port_videomae_weights
-    from mtcae_keras.conversion.lgi_former_keys import lgi_former_config_from_state_dict
+    from mtcae_keras.models.encoders import encoder_from_state_dict
 
     config, state_dict = load_videomae_checkpoint(args.source)
     lgi_former = is_lgi_former_state_dict(state_dict)
-    if lgi_former:
-        config = lgi_former_config_from_state_dict(state_dict)
-        if args.region_size:
-            config["region_size"] = tuple(args.region_size)
-    elif args.region_size:
+    if args.region_size and not lgi_former:
         sys.exit("--region-size applies to LGI-Former checkpoints only; this is a plain ViT.")
-    for key in ("num_heads", "image_size", "num_frames"):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-    cls, port = ((LGIFormerBackbone, port_lgi_former_weights) if lgi_former
-                 else (VideoMAEBackbone, port_videomae_weights))  # fmt: skip
-    backbone = cls(**config)
-    report = port(backbone, state_dict)
+    keys = ("num_heads", "image_size", "num_frames", "region_size")  # not stored in checkpoints
+    overrides = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    backbone, report = encoder_from_state_dict(config, state_dict, **overrides)
     print(
-        f"{cls.__name__}: ported {report['loaded']} variables ({backbone.count_params():,} "
-        f"parameters); ignored {len(report['ignored'])} decoder/head keys"
+        f"{type(backbone).__name__}: ported {report['loaded']} variables "
+        f"({backbone.count_params():,} parameters); ignored {len(report['ignored'])} "
+        "decoder/head keys"
     )
     print("wrote {} and {}".format(*backbone.save_converted(args.output)))
     if not args.verify:

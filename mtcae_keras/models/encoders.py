@@ -48,21 +48,37 @@ def load_encoder(name, **overrides):
             kind = "LGIFormerBackbone" if "region_size" in config else "VideoMAEBackbone"
         return BACKBONE_CLASSES[kind].from_preset(name, **overrides)
 
-    from mtcae_keras.conversion import is_lgi_former_state_dict
     from mtcae_keras.conversion import load_videomae_checkpoint
+
+    config, state_dict = load_videomae_checkpoint(name)  # reads the file once
+    return encoder_from_state_dict(config, state_dict, **overrides)[0]
+
+
+def encoder_from_state_dict(config, state_dict, **overrides):
+    """Builds and ports the encoder a checkpoint's tensors hold, whichever kind it is.
+
+    An LGI-Former when the state dict has `lg_region_tokens` (its config then inferred by
+    `lgi_former_config_from_state_dict`), else a VideoMAE ViT built from `config`.
+
+    Args:
+        config: `VideoMAEBackbone` arguments (`load_videomae_checkpoint`'s first result).
+        state_dict: dict key -> numpy array.
+        **overrides: constructor arguments replacing the inferred ones.
+
+    Returns:
+        `(backbone, report)`, the report of `port_videomae_weights` / `port_lgi_former_weights`.
+    """
+    from mtcae_keras.conversion import is_lgi_former_state_dict
     from mtcae_keras.conversion import port_lgi_former_weights
     from mtcae_keras.conversion import port_videomae_weights
     from mtcae_keras.conversion.lgi_former_keys import lgi_former_config_from_state_dict
 
-    config, state_dict = load_videomae_checkpoint(name)  # reads the file once
     if is_lgi_former_state_dict(state_dict):
-        config = lgi_former_config_from_state_dict(state_dict)
-        backbone = LGIFormerBackbone(**{**config, **overrides})
-        port_lgi_former_weights(backbone, state_dict)
-    else:
-        backbone = VideoMAEBackbone(**{**config, **overrides})
-        port_videomae_weights(backbone, state_dict)
-    return backbone
+        backbone = LGIFormerBackbone(**{**lgi_former_config_from_state_dict(state_dict),
+                                        **overrides})  # fmt: skip
+        return backbone, port_lgi_former_weights(backbone, state_dict)
+    backbone = VideoMAEBackbone(**{**config, **overrides})
+    return backbone, port_videomae_weights(backbone, state_dict)
 
 
 def file_digest(path, chunk=1 << 24):
