@@ -28,9 +28,11 @@ from mtcae_keras import VideoMAEBackbone  # noqa: E402
 from mtcae_keras import build_mtcae_model  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import builder_fold_splits  # noqa: E402
+from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
+from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
 from mtcae_keras.models.encoders import load_encoder  # noqa: E402
@@ -139,6 +141,13 @@ def parse_args(argv=None):
         action="store_true",
         help="resume an unfinished run even though its settings differ from this command's",
     )
+    parser.add_argument(
+        "--backup-every-steps",
+        type=int,
+        metavar="N",
+        help="multi_worker: also back up every N training steps, and resume at that step"
+        " (default: at each epoch's end only)",
+    )
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     args = parser.parse_args(argv)
     if args.augment is not None:  # bare --augment: all; "none": none
@@ -174,6 +183,14 @@ def resolve_precision(mode):
 def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
+    if args.backup_every_steps is not None and args.distribute != "multi_worker":
+        problems.append(
+            "--backup-every-steps: Keras fit's BackupAndRestore restarts an interrupted epoch"
+            " at its first batch with the weights of a later one; only --distribute"
+            " multi_worker resumes at the step"
+        )
+    if args.backup_every_steps is not None and args.backup_every_steps < 1:
+        problems.append(f"--backup-every-steps {args.backup_every_steps}: must be positive")
     if args.distribute == "multi_worker":
         # DistributedTrainer's strategy.run loop: no XLA, no loss scaling.
         if args.jit_compile == "on":
@@ -251,7 +268,17 @@ def random_encoder_warning(dataset_name, encoder_name):
 
 # Run settings that may change when an unfinished run is resumed: how it reports, not what
 # it trains.
-RESUMABLE_CHANGES = ("verbose", "export", "force_resume")
+RESUMABLE_CHANGES = ("verbose", "export", "force_resume", "backup_every_steps")
+
+
+def completed_epochs(backup_dir):
+    """Epochs an unfinished `fit` run finished, from Keras' `BackupAndRestore` record (0 when
+    there is none)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
 
 
 def resume_conflicts(previous, current):
@@ -318,8 +345,8 @@ def main(argv=None):
     decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
-        statistics = localisation_statistics(
-            builder, builder_fold_splits(builder, args.fold)["train"]
+        statistics = localisation_statistics(  # of the targets the heads train on
+            builder, builder_fold_splits(builder, args.fold)["train"], augment=args.augment
         )
     learning_rate = args.lr
     if args.lr_schedule == "cosine":
@@ -442,10 +469,14 @@ def main(argv=None):
             callbacks=epoch_callbacks,
             tensorboard_dir=os.path.join(run_dir, "tensorboard"),
             backup_dir=backup_dir,
+            backup_every_steps=args.backup_every_steps,
         )
         if not trainer.is_chief:
             return 0
     else:
+        # The epochs done draw their shuffled orders again: epoch k must not see epoch 0's.
+        done = completed_epochs(backup_dir)
+        replay_epochs(data["train"], fit_iterators(data["train"], done))
         model.fit(
             data["train"],
             validation_data=data["validation"],

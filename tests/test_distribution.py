@@ -258,7 +258,8 @@ FAULT_SCRIPT = textwrap.dedent(
         time.sleep(0.05)
         return batch
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(4).map(
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).shuffle(
+        64, seed=0, reshuffle_each_iteration=True).batch(4).map(
         lambda *b: tf.nest.pack_sequence_as(b, tf.py_function(
             slow, tf.nest.flatten(b), [t.dtype for t in tf.nest.flatten(b)])))
     dataset = dataset.map(lambda *b: tf.nest.map_structure(
@@ -272,10 +273,12 @@ FAULT_SCRIPT = textwrap.dedent(
             input_dropout_rate=0.0, head_dropout_rate=0.0)
         optimizer = keras.optimizers.AdamW(1e-3, weight_decay=1e-3)
     trainer = DistributedTrainer(model, optimizer, strategy)
-    history = trainer.fit(dataset, 3, verbose=0, backup_dir=backup if backup != "-" else None)
+    backup = backup if backup != "-" else None
+    history = trainer.fit(dataset, 3, verbose=0, backup_dir=backup,
+                          backup_every_steps=5 if backup else None)
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
     if task["index"] == 0:
-        np.savez(out, epochs=[h["epoch"] for h in history],
+        np.savez(out, epochs=[h["epoch"] for h in history], resumed=trainer.resumed_from,
                  **{f"w{i}": v for i, v in enumerate(model.get_weights())})
     """
 )
@@ -284,8 +287,9 @@ FAULT_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
     """Kill one of two workers in the middle of epoch 2 (the other then hangs and is killed
-    too), restart both with the same command: they continue from their epoch-1 backups and
-    end with the weights of an uninterrupted two-worker run, within 1e-5."""
+    too), restart both with the same command: they continue from their step backups in
+    epoch 2 (every 5 of the 16 steps, the data reshuffled each epoch) and end with the
+    weights of an uninterrupted two-worker run, within 1e-5."""
     import time
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -315,10 +319,16 @@ def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
     reference = tmp_path / "reference.npz"
     assert [p.wait(timeout=600) for p in start(reference, backup=False)] == [0, 0], logs()
     processes = start(out)
-    # Written when each worker has saved epoch 1; the next saves are a whole epoch away.
+    # Backups are numbered by the step count: 5, 10, 15, 16 (epoch 1's end), 21 (epoch 2,
+    # step 5), 26, 31, 32. Kill when both have saved step 21; the epoch ends 11 steps later.
     markers = [tmp_path / f"backup{index}" / "checkpoint" for index in range(2)]
+
+    def saved_step():
+        texts = [m.read_text() if m.exists() else "" for m in markers]
+        return min(int(t.split('"ckpt-')[1].split('"')[0]) if "ckpt-" in t else 0 for t in texts)
+
     deadline = time.time() + 600
-    while not all(m.exists() for m in markers) and time.time() < deadline:
+    while saved_step() < 21 and time.time() < deadline:
         assert all(p.poll() is None for p in processes), "a worker ended before the kill"
         time.sleep(0.02)
     processes[1].kill()  # mid-epoch 2
@@ -330,8 +340,69 @@ def test_killed_worker_and_restarted_cluster_continue_from_the_backup(tmp_path):
     assert [p.wait(timeout=600) for p in start(out)] == [0, 0], logs()
     multi, uninterrupted = np.load(out), np.load(reference)
     assert list(multi["epochs"]) == [1, 2]  # continued at epoch 2 (0-based 1), not from 0
+    assert multi["resumed"][0] == 1 and multi["resumed"][1] in (5, 10, 15), multi["resumed"]
     assert list(uninterrupted["epochs"]) == [0, 1, 2]
     count = len([k for k in uninterrupted.files if k.startswith("w")])
     difference = max(np.abs(multi[f"w{i}"] - uninterrupted[f"w{i}"]).max() for i in range(count))
     assert difference <= 1e-5
     assert not (tmp_path / "backup0").exists()  # removed when training ended
+
+
+def test_trainer_interrupted_mid_epoch_resumes_at_the_same_batch(tmp_path, monkeypatch):
+    """A run that dies right after its backup at epoch 2, step 2 (of 6) resumes there, with the
+    epoch's reshuffled order and its running loss sums: same weights and logs as a run that
+    was never interrupted."""
+    import keras
+    import tensorflow as tf
+
+    from mtcae_keras import VideoMAEBackbone
+    from mtcae_keras import build_mtcae_model
+    from mtcae_keras.training import distributed_trainer
+    from mtcae_keras.training.distributed_trainer import DistributedTrainer
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 4, 32, 32, 3)).astype("float32")
+    y = {"boxes": rng.random((12, 4, 4)).astype("float32"),
+         "landmarks": rng.random((12, 4, 10)).astype("float32"),
+         "expression": rng.integers(0, 6, 12)}  # fmt: skip
+    w = {"boxes": np.ones((12, 4), "float32"), "landmarks": np.ones((12, 4), "float32"),
+         "expression": np.ones(12, "float32")}  # fmt: skip
+
+    def run(backup_dir=None):
+        keras.utils.set_random_seed(0)
+        model = build_mtcae_model(
+            VideoMAEBackbone.from_preset("videomae_tiny"), "cascaded_vit", 6, num_frames=4,
+            decoder="tiny", freeze_encoder=False, dropout_rate=0.0, attention_dropout_rate=0.0,
+            input_dropout_rate=0.0, head_dropout_rate=0.0)  # fmt: skip
+        dataset = tf.data.Dataset.from_tensor_slices((x, y, w))
+        dataset = dataset.shuffle(12, seed=3, reshuffle_each_iteration=True).batch(2)
+        trainer = DistributedTrainer(
+            model, keras.optimizers.AdamW(1e-3, weight_decay=1e-3), tf.distribute.get_strategy()
+        )
+        history = trainer.fit(dataset, 3, verbose=0, backup_dir=backup_dir,
+                              backup_every_steps=2 if backup_dir else None)  # fmt: skip
+        return trainer, history, model.get_weights()
+
+    _, uninterrupted, expected = run()
+    saves, save = [], distributed_trainer._Backup.save
+
+    def dies_after_the_fourth(self, position):  # epoch 0: steps 2, 4, end; epoch 1: step 2
+        save(self, position)
+        saves.append((position.epoch, position.step))
+        if len(saves) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(distributed_trainer._Backup, "save", dies_after_the_fourth)
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        run(backup)
+    assert saves == [(0, 2), (0, 4), (1, 0), (1, 2)]
+    monkeypatch.setattr(distributed_trainer._Backup, "save", save)
+    trainer, resumed, weights = run(backup)
+    assert trainer.resumed_from == (1, 2)
+    assert [h["epoch"] for h in resumed] == [1, 2]
+    for key in ("loss", "boxes_loss", "expression_accuracy"):  # epoch 1 sums both parts
+        np.testing.assert_allclose([h[key] for h in resumed], [h[key] for h in uninterrupted[1:]],
+                                   rtol=1e-5)  # fmt: skip
+    assert max(np.abs(a - b).max() for a, b in zip(weights, expected, strict=True)) <= 1e-5
+    assert not os.path.exists(backup)

@@ -189,3 +189,143 @@ def test_fold_count_comes_from_the_protocol_and_a_missing_fold_is_named(tmp_path
         builder_fold_splits(partial, 0)  # fold3 would be a training fold
     partial.info.splits["fold3"] = 1
     assert builder_fold_splits(partial, 0)["train"] == ["fold2", "fold3", "fold4"]
+
+
+def test_statistics_describe_the_flipped_and_shifted_training_targets(tiny_builder):
+    """With `flip` the statistics are those of the clips plus their mirrors (what a coin flip
+    trains on, on average); with `translate`, of every shift the augmentation can draw."""
+    import tensorflow_datasets as tfds
+
+    from mtcae_keras.data.input_pipeline import localisation_statistics
+    from mtcae_keras.data.input_pipeline import random_flip
+    from mtcae_keras.data.input_pipeline import random_translate
+
+    train = ["fold0", "fold1", "fold4"]
+    examples = list(tfds.as_numpy(tiny_builder.as_dataset(split="+".join(train))))
+    assert all(e["face_found"].all() for e in examples)  # plain means are the reference
+    plain = localisation_statistics(tiny_builder, train)
+    flipped = localisation_statistics(tiny_builder, train, augment=["flip"])
+    mirrors = [random_flip(e, flip=True) for e in examples]
+    for key in ("boxes", "landmarks"):
+        values = np.array([e[key] for e in examples] + [np.asarray(m[key]) for m in mirrors])
+        np.testing.assert_allclose(flipped[key][0], values.mean(0), atol=1e-6)
+        np.testing.assert_allclose(flipped[key][1], values.std(0), rtol=1e-4, atol=1e-6)
+    # The faces sit off centre: mirroring moves the x mean and widens its spread.
+    assert np.abs(flipped["boxes"][0][:, 0] - plain["boxes"][0][:, 0]).max() > 1e-3
+    assert (flipped["landmarks"][1][:, 0] > plain["landmarks"][1][:, 0]).all()
+
+    shifted = localisation_statistics(tiny_builder, train, augment=["translate"], max_shift=0.1)
+    size = tiny_builder.info.features["video"].shape[2]
+    pad = round(0.1 * size)
+    draws = [
+        random_translate({**e, "video": e["video"][:1]}, 0.1, shift=(dy, dx))
+        for e in examples
+        for dy in range(-pad, pad + 1)
+        for dx in range(-pad, pad + 1)
+    ]
+    for key in ("boxes", "landmarks"):
+        values = np.array([np.asarray(d[key]) for d in draws])
+        np.testing.assert_allclose(shifted[key][0], values.mean(0), atol=2e-3)  # clipping
+        np.testing.assert_allclose(shifted[key][1], values.std(0), rtol=0.05)
+    assert (shifted["boxes"][1][:, :2] > 1.2 * plain["boxes"][1][:, :2]).all()
+
+
+def test_the_training_set_is_shuffled_encoded_and_in_the_same_order(tiny_builder):
+    """The shuffle buffer holds encoded clips (no uint8 frames), and the clips come out in
+    the order a decode-then-shuffle pipeline with the same seed gives."""
+    import tensorflow_datasets as tfds
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.framework import types_pb2
+
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+    from mtcae_keras.data.input_pipeline import to_model_io
+
+    train = make_fold_datasets(tiny_builder, 0, batch_size=4, seed=5)["train"]
+    graph = graph_pb2.GraphDef.FromString(train._as_serialized_graph().numpy())
+    shuffles = [
+        list(n.attr["output_types"].list.type)
+        for n in graph.node
+        if n.op.startswith("ShuffleDataset")
+    ]  # TFDS's file shuffle and the clips'
+    clips = max(shuffles, key=len)
+    assert types_pb2.DT_FLOAT in clips and types_pb2.DT_STRING in clips  # boxes; encoded
+    assert types_pb2.DT_UINT8 not in clips  # no decoded frame
+
+    reference = tiny_builder.as_dataset(
+        split="fold2+fold3+fold4", shuffle_files=True, read_config=tfds.ReadConfig(shuffle_seed=5)
+    )
+    reference = reference.shuffle(512, seed=5, reshuffle_each_iteration=True)
+    reference = reference.map(to_model_io).batch(4)
+    for _ in range(2):  # two epochs: the reshuffled orders agree too
+        for (video, targets, _), (expected, expected_targets, _) in zip(
+            train, reference, strict=True
+        ):
+            np.testing.assert_array_equal(video.numpy(), expected.numpy())
+            np.testing.assert_array_equal(targets["expression"], expected_targets["expression"])
+
+
+def test_replayed_epochs_give_a_resumed_run_the_order_of_its_epoch():
+    import tensorflow as tf
+
+    from mtcae_keras.data.input_pipeline import replay_epochs
+
+    def epochs(skip, distribute):
+        dataset = tf.data.Dataset.range(32).shuffle(32, seed=1, reshuffle_each_iteration=True)
+        replay_epochs(dataset, skip)
+        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        return [
+            [int(v) for v in (strategy.experimental_distribute_dataset(dataset.batch(32))
+                              if distribute else dataset.batch(32)) for v in v.numpy()]
+            for _ in range(skip, 3)
+        ]  # fmt: skip
+
+    uninterrupted = epochs(0, False)
+    assert uninterrupted[0] != uninterrupted[2]
+    assert epochs(2, False) == uninterrupted[2:]
+    assert epochs(2, True) == uninterrupted[2:]
+
+
+@pytest.mark.parametrize("known_length", [True, False])
+def test_replayed_epochs_reach_keras_fit(known_length):
+    """`fit` iterates the same dataset object, so `train.py`'s replay before a resumed `fit`
+    gives its first epoch the order of the epoch it resumes."""
+    import keras
+    import tensorflow as tf
+
+    from mtcae_keras.data.input_pipeline import fit_iterators
+    from mtcae_keras.data.input_pipeline import replay_epochs
+
+    class Recorder(keras.Model):  # logs the first value of each batch instead of training
+        def train_step(self, data):
+            return {"first": tf.cast(data[0][0, 0], tf.float32)}
+
+    class Batches(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append([])
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.epochs[-1].append(float(logs["first"]))
+
+    def fit(skip, epochs):
+        dataset = tf.data.Dataset.range(24).map(lambda v: tf.cast(v, tf.float32)[None])
+        if not known_length:
+            dataset = dataset.filter(lambda v: True)
+        dataset = dataset.shuffle(24, seed=2, reshuffle_each_iteration=True).batch(4)
+        dataset = dataset.map(lambda x: (x, x))
+        assert (int(dataset.cardinality()) >= 0) == known_length
+        replay_epochs(dataset, fit_iterators(dataset, skip))
+        inputs = keras.Input((1,))
+        model = Recorder(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(jit_compile=False)
+        batches = Batches()
+        model.fit(dataset, epochs=epochs, verbose=0, callbacks=[batches])
+        return batches.epochs
+
+    uninterrupted = fit(0, 3)
+    assert uninterrupted[0] != uninterrupted[2]
+    assert fit(2, 1) == uninterrupted[2:]
+    assert fit(1, 2) == uninterrupted[1:]

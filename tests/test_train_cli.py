@@ -39,6 +39,7 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     monkeypatch.undo()
     best = tmp_path / "run" / "checkpoints" / "best.keras"
     best_before = file_digest(str(best))
+    assert train.completed_epochs(str(tmp_path / "run" / "backup")) == 2  # what is replayed
     # Resuming with another learning rate would train the old weights under new settings.
     with pytest.raises(SystemExit, match=r"other settings.*\n  lr: 0.001 -> 0.002"):
         train.main(_args(tmp_path, 3) + ["--lr", "0.002"])
@@ -166,7 +167,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     defaults = vars(train.parse_args(["--dataset", "synthetic_faces"]))
     # How a run is placed and reported, not how it learns: not copied, left at defaults.
     not_training = {"dataset", "output", "verbose", "export", "distribute", "shuffle_labels",
-                    "force_resume"}  # fmt: skip
+                    "force_resume", "backup_every_steps"}  # fmt: skip
     assert {k for k in demo if demo[k] == defaults[k]} == not_training
     config = {**demo, "jit_compile": False}  # as train.py writes it: the resolved XLA choice
     control = vars(train.parse_args(bench.control_arguments(config, "runs/control", 3)))
@@ -193,3 +194,7 @@ def test_flags_the_multi_worker_loop_cannot_honour_are_refused():
     with pytest.raises(SystemExit, match="Refused, not silently dropped"):
         train.main(args)
     assert train.refused_flags(train.parse_args(args[:4])) == []
+    # fit's BackupAndRestore restarts an interrupted epoch at its first batch: refused there.
+    single = train.refused_flags(train.parse_args(args[:2] + ["--backup-every-steps", "50"]))
+    assert len(single) == 1 and "only --distribute multi_worker" in single[0]
+    assert train.refused_flags(train.parse_args(args[:4] + ["--backup-every-steps", "50"])) == []

@@ -56,7 +56,7 @@ def main(argv=None):
     statistics = None
     if cfg.get("standardize_targets"):
         train = builder_fold_splits(builder, cfg.get("fold", 0))["train"]
-        statistics = localisation_statistics(builder, train)
+        statistics = localisation_statistics(builder, train, augment=cfg.get("augment"))
     model = build_mtcae_model(VideoMAEBackbone(**encoder), strategy, 6, num_frames=16,
                               decoder=cfg.get("decoder", "tiny"), freeze_encoder=False,
                               target_statistics=statistics,

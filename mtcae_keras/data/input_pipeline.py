@@ -1,6 +1,7 @@
 """tf.data input pipeline: built TFDS splits -> (normalised video, targets, sample weights)."""
 
 import importlib
+from functools import partial
 
 import numpy as np
 import tensorflow as tf
@@ -117,27 +118,78 @@ def face_frame_mean(values, face_found):
     return np.where(face.sum(0) > 0, per_frame, overall).astype(np.float32)
 
 
-def localisation_statistics(builder, split_names, min_std=1e-3):
+def _face_mean_and_std(values, face, min_std):
+    mean = face_frame_mean(values, face)
+    variance = face_frame_mean((values - mean) ** 2, face)
+    return mean, np.maximum(np.sqrt(variance), min_std).astype(np.float32)
+
+
+def _shifted_statistics(values, face, offsets, axis, min_std):
+    """Mean and std of boxes and landmarks over every shift in `offsets` (fractions of the
+    frame) along `axis` (0: x, 1: y). Every shift has the same face frames, so the mixture's
+    moments are averages over the shifts, taken one shift at a time (a stack of all shifts
+    of CREMA-D's targets would take gigabytes)."""
+
+    def shifted(offset):
+        shift = (offset, 0.0) if axis == 0 else (0.0, offset)
+        moved = translate_coordinates(values["boxes"], values["landmarks"], *shift)
+        return dict(zip(("boxes", "landmarks"), (np.asarray(m) for m in moved), strict=True))
+
+    means = {key: np.mean([face_frame_mean(shifted(o)[key], face) for o in offsets], 0)
+             for key in values}  # fmt: skip
+    variances = {key: np.zeros_like(mean) for key, mean in means.items()}
+    for offset in offsets:
+        moved = shifted(offset)
+        for key in values:
+            variances[key] += face_frame_mean((moved[key] - means[key]) ** 2, face) / len(offsets)
+    return {key: (means[key], np.maximum(np.sqrt(variances[key]), min_std)) for key in values}
+
+
+def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_shift=0.08):
     """Mean and standard deviation of the box and landmark targets per frame index.
 
     Over the frames with a face (`face_found`), read without decoding video. The mean is the
-    trivial localisation baseline; both standardise the targets of `TaskHead`.
+    trivial localisation baseline; both standardise the targets of `TaskHead`, and so must
+    describe the targets the heads are trained on: with `augment`, those of the augmented
+    training set. A left-right flip with probability 1/2 makes the target distribution the
+    even mixture of the clips and their mirrors, whose x mean moves towards the centre and
+    whose spread grows (`flip`). A random shift (`translate`) makes it the mixture over
+    every integer shift `random_translate` can draw, with its clipping at the frame edge;
+    x and y shift independently and each coordinate depends on one of them, so the shifts
+    are enumerated one axis at a time.
 
     Args:
         builder: a prepared TFDS builder with `boxes`, `landmarks` and `face_found`.
         split_names: the (training) splits to measure.
         min_std: float. Floor of the standard deviation (constant coordinates).
+        augment: the training augmentations (`AUGMENTATIONS` names) the statistics describe.
+        max_shift: float. `random_translate`'s largest shift, a fraction of the frame size.
 
     Returns:
         dict `boxes` / `landmarks` -> `(mean, std)`, float32 arrays `(frames, 4)` /
         `(frames, 10)`.
     """
+    augment = augmentation_names(augment)
     meta = split_metadata(builder, split_names, ("boxes", "landmarks", "face_found"))
-    statistics = {}
-    for key in ("boxes", "landmarks"):
-        mean = face_frame_mean(meta[key], meta["face_found"])
-        variance = face_frame_mean((meta[key] - mean) ** 2, meta["face_found"])
-        statistics[key] = (mean, np.maximum(np.sqrt(variance), min_std).astype(np.float32))
+    face = meta["face_found"]
+    _, height, width, _ = builder.info.features["video"].shape[-4:]
+    values = {"boxes": meta["boxes"], "landmarks": meta["landmarks"]}
+    if "flip" in augment:  # the mixture of the clips and their mirrors
+        mirrored = flip_coordinates(meta["boxes"], meta["landmarks"], width)
+        for key, mirror in zip(values, mirrored, strict=True):
+            values[key] = np.concatenate([values[key], np.asarray(mirror)])
+        face = np.concatenate([face, face])
+    statistics = {key: _face_mean_and_std(values[key], face, min_std) for key in values}
+    if "translate" in augment:  # every integer shift in [-pad, pad] pixels, one axis at a time
+        for axis, size in ((0, width), (1, height)):
+            offsets = np.arange(-round(max_shift * size), round(max_shift * size) + 1) / size
+            shifted = _shifted_statistics(values, face, offsets, axis, min_std)
+            for key in values:  # x: box x, w and landmark x; y: box y, h and landmark y
+                columns = np.arange(values[key].shape[-1]) % 2 == axis
+                statistics[key] = tuple(
+                    np.where(columns, new, old).astype(np.float32)
+                    for new, old in zip(shifted[key], statistics[key], strict=True)
+                )
     return statistics
 
 
@@ -173,6 +225,20 @@ def normalize_video(video, normalization="imagenet"):
     return (video - tf.constant(mean)) / tf.constant(std)
 
 
+def translate_coordinates(boxes, landmarks, offset_x, offset_y):
+    """Boxes `(..., 4)` and landmarks `(..., 10)` moved by a fraction of the frame and
+    clipped to [0, 1] (boxes keep their clipped extent)."""
+    offset = tf.stack([tf.cast(offset_x, tf.float32), tf.cast(offset_y, tf.float32)])
+    landmarks = tf.convert_to_tensor(landmarks, tf.float32)
+    leading = tf.shape(landmarks)[:-1]
+    landmarks = tf.reshape(landmarks, tf.concat([leading, [5, 2]], 0)) + offset
+    landmarks = tf.reshape(tf.clip_by_value(landmarks, 0.0, 1.0), tf.concat([leading, [10]], 0))
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    corners = tf.concat([boxes[..., :2], boxes[..., :2] + boxes[..., 2:]], -1)
+    corners = tf.clip_by_value(corners + tf.tile(offset, [2]), 0.0, 1.0)
+    return tf.concat([corners[..., :2], corners[..., 2:] - corners[..., :2]], -1), landmarks
+
+
 def random_translate(example, max_shift=0.08, seed=None, shift=None):
     """Shifts a whole clip by the same random offset; boxes and landmarks move with it.
 
@@ -199,14 +265,10 @@ def random_translate(example, max_shift=0.08, seed=None, shift=None):
         dy, dx = tf.constant(shift[0], tf.int32), tf.constant(shift[1], tf.int32)
     padded = tf.pad(video, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
     video = padded[:, pad_y - dy : pad_y - dy + height, pad_x - dx : pad_x - dx + width]
-    offset = tf.stack([tf.cast(dx, tf.float32) / width, tf.cast(dy, tf.float32) / height])
-    landmarks = tf.reshape(example["landmarks"], (-1, 5, 2)) + offset
-    landmarks = tf.reshape(tf.clip_by_value(landmarks, 0.0, 1.0), (-1, 10))
-    corners = tf.concat(
-        [example["boxes"][:, :2], example["boxes"][:, :2] + example["boxes"][:, 2:]], -1
-    )
-    corners = tf.clip_by_value(corners + tf.tile(offset, [2]), 0.0, 1.0)
-    boxes = tf.concat([corners[:, :2], corners[:, 2:] - corners[:, :2]], -1)
+    boxes, landmarks = translate_coordinates(
+        example["boxes"], example["landmarks"],
+        tf.cast(dx, tf.float32) / width, tf.cast(dy, tf.float32) / height,
+    )  # fmt: skip
     return {**example, "video": tf.ensure_shape(video, example["video"].shape),
             "boxes": boxes, "landmarks": landmarks}  # fmt: skip
 
@@ -216,13 +278,27 @@ def random_translate(example, max_shift=0.08, seed=None, shift=None):
 _FLIPPED_LANDMARKS = (2, 3, 0, 1, 4, 5, 8, 9, 6, 7)
 
 
-def random_flip(example, seed=None, flip=None):
-    """Mirrors a whole clip left-right with probability 1/2; boxes and landmarks follow.
+def flip_coordinates(boxes, landmarks, width):
+    """Boxes `(..., 4)` and landmarks `(..., 10)` of frames of `width` pixels, mirrored.
 
     Coordinates are pixel indices divided by the frame size (OpenCV's and MTCNN's
     convention), so a point at `x` moves to `(W - 1) / W - x`; a box `[x, y, w, h]` to
     `[(W - 1) / W - x - w, y, w, h]`. The eyes and the mouth corners swap places in the
     landmark vector, which lists the image-left one first.
+    """
+    edge = (width - 1) / width
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    flipped_boxes = tf.stack(
+        [edge - boxes[..., 0] - boxes[..., 2], boxes[..., 1], boxes[..., 2], boxes[..., 3]], -1
+    )
+    landmarks = tf.gather(tf.convert_to_tensor(landmarks, tf.float32), _FLIPPED_LANDMARKS, axis=-1)
+    flipped_landmarks = landmarks * tf.constant([-1.0, 1.0] * 5) + tf.constant([edge, 0.0] * 5)
+    return flipped_boxes, flipped_landmarks
+
+
+def random_flip(example, seed=None, flip=None):
+    """Mirrors a whole clip left-right with probability 1/2; boxes and landmarks follow
+    (`flip_coordinates`).
 
     Args:
         example: dict with `video` `(T, H, W, 3)`, `boxes` `(T, 4)`, `landmarks` `(T, 10)`.
@@ -230,27 +306,35 @@ def random_flip(example, seed=None, flip=None):
         flip: optional bool replacing the coin (tests).
     """
     video = example["video"]
-    width = video.shape[2]
     if flip is None:
         flip = tf.random.uniform((), seed=seed) < 0.5
     flip = tf.convert_to_tensor(flip)
-    edge = (width - 1) / width
-    boxes = example["boxes"]
-    flipped_boxes = tf.stack(
-        [edge - boxes[:, 0] - boxes[:, 2], boxes[:, 1], boxes[:, 2], boxes[:, 3]], -1
+    flipped_boxes, flipped_landmarks = flip_coordinates(
+        example["boxes"], example["landmarks"], video.shape[2]
     )
-    landmarks = tf.gather(example["landmarks"], _FLIPPED_LANDMARKS, axis=-1)
-    flipped_landmarks = landmarks * tf.constant([-1.0, 1.0] * 5) + tf.constant([edge, 0.0] * 5)
     return {
         **example,
         "video": tf.where(flip, tf.reverse(video, axis=[2]), video),
-        "boxes": tf.where(flip, flipped_boxes, boxes),
+        "boxes": tf.where(flip, flipped_boxes, example["boxes"]),
         "landmarks": tf.where(flip, flipped_landmarks, example["landmarks"]),
     }
 
 
 # Training-set augmentations by name, in the order they are applied.
 AUGMENTATIONS = {"flip": random_flip, "translate": random_translate}
+
+
+def augmentation_names(augment):
+    """`augment` as a checked tuple of `AUGMENTATIONS` names (`True`: all; None: none)."""
+    if augment is True:
+        return tuple(AUGMENTATIONS)
+    augment = tuple(augment or ())
+    unknown = set(augment) - set(AUGMENTATIONS)
+    if unknown:
+        raise ValueError(
+            f"Unknown augmentation {sorted(unknown)}; choose from {list(AUGMENTATIONS)}."
+        )
+    return augment
 
 
 def resize_video(video, image_size):
@@ -281,6 +365,10 @@ def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None)
     return video, {t: targets[t] for t in tasks}, {t: weights[t] for t in tasks}
 
 
+def _decode_video(feature, example):
+    return {**example, "video": feature.decode_example(example["video"])}
+
+
 def make_fold_datasets(
     builder,
     fold,
@@ -303,7 +391,8 @@ def make_fold_datasets(
         batch_size: int. Global batch size.
         normalization: str. A key of `NORMALIZATIONS`.
         tasks: outputs of the model (`("expression",)` for STL).
-        shuffle_buffer: int. Shuffle buffer of the training set (reshuffled each epoch).
+        shuffle_buffer: int. Shuffle buffer of the training set, in encoded clips
+            (reshuffled each epoch: see `replay_epochs` to resume).
         seed: int. Shuffle seed.
         num_folds: int. Folds of the dataset (`builder.num_folds`, its protocol's, if None).
         with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
@@ -319,25 +408,29 @@ def make_fold_datasets(
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
     """
-    if augment is True:
-        augment = tuple(AUGMENTATIONS)
-    unknown = set(augment or ()) - set(AUGMENTATIONS)
-    if unknown:
-        raise ValueError(
-            f"Unknown augmentation {sorted(unknown)}; choose from {list(AUGMENTATIONS)}."
-        )
+    augment = augmentation_names(augment)
     splits = builder_fold_splits(builder, fold, num_folds)
     out = {}
     for part, split_names in splits.items():
         training = part == "train"
-        ds = builder.as_dataset(split="+".join(split_names), shuffle_files=training)
         if training:
+            # Shuffle the encoded clips, decode after: a buffer of 512 decoded 16x224x224
+            # clips would hold 1.2 GB; encoded, a few percent of that. The order is the same.
+            # The file order is seeded too: TFDS draws an unseeded one otherwise.
+            ds = builder.as_dataset(split="+".join(split_names), shuffle_files=True,
+                                    read_config=tfds.ReadConfig(shuffle_seed=seed),
+                                    decoders={"video": tfds.decode.SkipDecoding()})  # fmt: skip
             if shuffle_labels is not None:
                 table = shuffled_label_table(builder, split_names, shuffle_labels)
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            ds = ds.map(partial(_decode_video, builder.info.features["video"]),
+                        num_parallel_calls=tf.data.AUTOTUNE)  # fmt: skip
+        else:
+            ds = builder.as_dataset(split="+".join(split_names))
+        if training:
             for name in AUGMENTATIONS:  # a fixed order, whatever the order asked
-                if name in (augment or ()):
+                if name in augment:
                     ds = ds.map(AUGMENTATIONS[name], num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(example, keep=with_metadata and not training):
@@ -350,3 +443,34 @@ def make_fold_datasets(
         ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
         out[part] = ds.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
     return out
+
+
+def replay_epochs(dataset, epochs, iterators_per_epoch=1):
+    """Advances `dataset`'s per-epoch reshuffling past `epochs` passes without reading it.
+
+    Each iterator over a dataset shuffled with `reshuffle_each_iteration` (the training set of
+    `make_fold_datasets`) draws a new order from the seed, so a run resumed at epoch `k`
+    would replay epoch 0's order unless the earlier draws are made first. Creating an
+    iterator draws the order and reads nothing (the shuffle buffer fills on the first
+    element), so this is cheap; `tf.distribute`'s iterators share the dataset's seed
+    generator. A custom loop makes one iterator per epoch; Keras `fit` makes more
+    (`fit_iterators`).
+
+    Args:
+        dataset: a `tf.data.Dataset`.
+        epochs: int. Passes to skip.
+        iterators_per_epoch: int. Iterators the training loop creates per epoch.
+    """
+    for _ in range(int(epochs) * int(iterators_per_epoch)):
+        iter(dataset)
+    return dataset
+
+
+def fit_iterators(dataset, epochs):
+    """Iterators Keras 3 `fit` (3.15) has created over `dataset` after `epochs` whole epochs.
+
+    With a known number of batches it makes one at the start of every epoch and another at
+    the end of it (`EpochIterator._enumerate_iterator`); with an unknown one, only the first.
+    `tests/test_input_pipeline.py` pins this against `fit`.
+    """
+    return 2 * epochs if int(dataset.cardinality()) >= 0 else epochs

@@ -9,12 +9,14 @@ the face frames of all replicas, not of each one).
 """
 
 import csv
+import json
 import os
 import time
 
 import keras
 import tensorflow as tf
 
+from mtcae_keras.data.input_pipeline import replay_epochs
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 
 
@@ -113,13 +115,26 @@ class DistributedTrainer:
 
         return step
 
-    def _run_epoch(self, dataset, step):
-        sums, batches = None, 0
+    def _run_epoch(self, dataset, step, start=None, every=None, on_steps=None):
+        """One pass of `step` over `dataset`: the epoch's logs.
+
+        `start` (`_Position`) continues an epoch interrupted after `start.step` batches,
+        with the sums of those batches; every `every` batches `on_steps(batches, sums)` is
+        called (the step backups).
+        """
+        batches = start.step if start else 0
+        sums = start.sums if start else None
         options = tf.data.Options()  # shard examples, not files: TFDS folds have few files
         policy = tf.data.experimental.AutoShardPolicy.DATA
         options.experimental_distribute.auto_shard_policy = policy
         dataset = dataset.with_options(options)
+        if batches:  # the batches the interrupted run had done (same order: replay_epochs)
+            dataset = dataset.skip(batches)
+        resumed_at = batches
         for batch in self.strategy.experimental_distribute_dataset(dataset):
+            # Backed up when a further batch exists: the epoch's end has its own backup.
+            if every and on_steps and batches > resumed_at and batches % every == 0:
+                on_steps(batches, sums)
             results = step(batch)  # summed on the device; read back once per epoch
             sums = results if sums is None else tf.nest.map_structure(tf.add, sums, results)
             batches += 1
@@ -135,11 +150,15 @@ class DistributedTrainer:
         logs.update({f"{name}_loss": float(value) / batches for name, value in per_task.items()})
         return logs
 
-    def train_on_dataset(self, dataset):
-        """One pass over `dataset`; returns the mean losses, expression accuracy and UAR."""
+    def train_on_dataset(self, dataset, start=None, every=None, on_steps=None):
+        """One pass over `dataset`; returns the mean losses, expression accuracy and UAR.
+
+        `start`, `every` and `on_steps` resume an interrupted epoch and back it up every
+        `every` steps (`fit`'s `backup_every_steps`).
+        """
         if self._train_step is None:
             self._train_step = self._distributed(self._replica_train_step)
-        return self._run_epoch(dataset, self._train_step)
+        return self._run_epoch(dataset, self._train_step, start, every, on_steps)
 
     def evaluate(self, dataset):
         """Mean losses, expression accuracy and UAR over `dataset` (no update)."""
@@ -149,7 +168,7 @@ class DistributedTrainer:
 
     def fit(self, dataset, epochs, validation_data=None, log_path=None, checkpoint_path=None,
             monitor="val_expression_uar", mode="max", verbose=1, callbacks=None,
-            tensorboard_dir=None, backup_dir=None):  # fmt: skip
+            tensorboard_dir=None, backup_dir=None, backup_every_steps=None):  # fmt: skip
         """Trains for `epochs`; keeps the best checkpoint on `monitor`.
 
         Args:
@@ -172,32 +191,51 @@ class DistributedTrainer:
             tensorboard_dir: optional folder for per-epoch scalars (chief only), laid out as
                 Keras' `TensorBoard` callback does: `train/` and `validation/`, `epoch_<log>`.
             backup_dir: optional folder (one per worker; no shared file system needed). At
-                the end of every epoch each worker saves the model's and the optimizer's
-                variables (learning rate and step count included), the next epoch and the
-                best score; a restarted cluster continues from there, and the folder is
-                removed when training ends. The callbacks' own counters (plateau and early
-                stopping patience) start again after a restart, as with Keras'
-                `BackupAndRestore`.
+                the end of every epoch (and every `backup_every_steps` steps) each worker
+                saves the model's and the optimizer's variables (learning rate and step count
+                included), its place in the epoch with the epoch's running loss sums, and
+                the best score; a restarted cluster continues from the newest backup that
+                every worker holds, at the same batch of the same epoch order
+                (`replay_epochs`), and the folder is removed when training ends. The
+                callbacks' own counters (plateau and early stopping patience) start again
+                after a restart, as with Keras' `BackupAndRestore`.
+            backup_every_steps: optional int. Also back up every this many training steps
+                within an epoch (long epochs lose less work to a failure).
 
         Returns:
             list of per-epoch log dicts (with the `learning_rate` of each epoch).
         """
+        if backup_every_steps is not None and (backup_dir is None or backup_every_steps < 1):
+            raise ValueError(
+                f"backup_every_steps={backup_every_steps} needs a backup_dir and a positive "
+                "step count."
+            )
         chief = self.is_chief
         callbacks = self._callbacks(callbacks)
         writers = _summary_writers(tensorboard_dir) if chief and tensorboard_dir else None
-        history, best = [], None
+        history = []
         backup = _Backup(self, backup_dir) if backup_dir else None
-        first_epoch = 0
-        if backup is not None:
-            first_epoch, best = backup.restore()
-            if first_epoch and chief and verbose:
-                print(f"resuming from the backup of epoch {first_epoch}", flush=True)
+        position = backup.restore() if backup is not None else _Position()
+        self.resumed_from = (position.epoch, position.step)
+        best = position.best
+        if backup is not None and (position.epoch or position.step):
+            replay_epochs(dataset, position.epoch)  # epoch k's order, not epoch 0's
+            if chief and verbose:
+                print(f"resuming from the backup of epoch {position.epoch + 1}, step "
+                      f"{position.step}", flush=True)  # fmt: skip
         callbacks.on_train_begin()
-        for epoch in range(first_epoch, epochs):
+        for epoch in range(position.epoch, epochs):
             start = time.time()
             callbacks.on_epoch_begin(epoch)
             learning_rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-            logs = {"epoch": epoch, **self.train_on_dataset(dataset)}
+
+            def save_steps(step, sums, epoch=epoch, best=best):
+                backup.save(_Position(epoch, step, sums, best))
+
+            resumed = position if epoch == position.epoch and position.step else None
+            logs = {"epoch": epoch, **self.train_on_dataset(
+                dataset, resumed, backup_every_steps, save_steps if backup else None
+            )}  # fmt: skip
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
             logs["learning_rate"] = learning_rate
@@ -218,7 +256,7 @@ class DistributedTrainer:
                 print(f"epoch {epoch + 1}/{epochs}  {text}", flush=True)
             callbacks.on_epoch_end(epoch, {k: v for k, v in logs.items() if k != "epoch"})
             if backup is not None:
-                backup.save(epoch + 1, best)
+                backup.save(_Position(epoch + 1, 0, None, best))
             if self.model.stop_training:
                 break
         callbacks.on_train_end()
@@ -242,44 +280,85 @@ class DistributedTrainer:
         return keras.callbacks.CallbackList(callbacks, model=self.model)
 
 
+class _Position:
+    """Where training stands: the epoch, the batches done in it with their summed results
+    (`_run_epoch`'s `sums`), and the best score so far."""
+
+    def __init__(self, epoch=0, step=0, sums=None, best=None):
+        self.epoch, self.step, self.sums, self.best = epoch, step, sums, best
+
+    def to_json(self):
+        sums = None
+        if self.sums is not None:
+            total, per_task, per_class, support = tf.nest.map_structure(
+                lambda v: keras.ops.convert_to_numpy(v).tolist(), self.sums
+            )
+            sums = {"total": total, "per_task": per_task, "per_class": per_class,
+                    "support": support}  # fmt: skip
+        return json.dumps({"epoch": self.epoch, "step": self.step, "sums": sums,
+                           "best": self.best})  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text):
+        state = json.loads(text)
+        sums = state["sums"]
+        if sums is not None:
+            sums = (
+                tf.constant(sums["total"], tf.float32),
+                {k: tf.constant(v, tf.float32) for k, v in sums["per_task"].items()},
+                tf.constant(sums["per_class"], tf.float32),
+                tf.constant(sums["support"], tf.float32),
+            )
+        return cls(state["epoch"], state["step"], sums, state["best"])
+
+
 class _Backup:
-    """Per-worker checkpoints of a `DistributedTrainer`'s whole training state."""
+    """Per-worker checkpoints of a `DistributedTrainer`'s whole training state.
+
+    Numbered by the optimizer's step count; the two newest are kept, so that when a worker
+    died while saving, the cluster can fall back to the one before, which every worker has.
+    """
 
     def __init__(self, trainer, folder):
         self.folder = folder
         self.strategy = trainer.strategy
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best = tf.Variable(float("nan"), dtype=tf.float64, trainable=False)
+        self.iterations = trainer.optimizer.iterations
+        self.progress = tf.Variable(_Position().to_json(), dtype=tf.string, trainable=False)
         checkpoint = tf.train.Checkpoint(
             model=list(trainer.model.variables), optimizer=list(trainer.optimizer.variables),
-            epoch=self.epoch, best=self.best,
+            progress=self.progress,
         )  # fmt: skip
-        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=1)
+        self.manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
+
+    def _gathered(self, value):
+        """`value` (a float) of every worker, gathered."""
+        local = tf.constant([value], tf.float64)
+        gathered = self.strategy.run(
+            lambda: tf.distribute.get_replica_context().all_gather(local, axis=0)
+        )
+        return [float(v) for v in self.strategy.experimental_local_results(gathered)[0].numpy()]
 
     def restore(self):
-        """`(next epoch, best score or None)` of the latest backup; `(0, None)` without one."""
-        if self.manager.latest_checkpoint:
-            self.manager.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
-        epoch = int(self.epoch.numpy())
-        # Every worker saves at the same point; a worker killed between two saves would come
-        # back one epoch behind the others, so they must agree before training goes on.
-        local = tf.cast(epoch, tf.float32)
-        total = self.strategy.reduce(
-            tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: local), axis=None
-        )
-        if float(total) != epoch * self.strategy.num_replicas_in_sync:
+        """The `_Position` of the newest backup that every worker holds (a fresh one
+        without backups)."""
+        numbers = {int(path.rsplit("-", 1)[1]): path for path in self.manager.checkpoints}
+        newest = self._gathered(max(numbers, default=-1))
+        if max(newest) < 0:
+            return _Position()
+        target = int(min(newest))
+        held = self._gathered(float(target in numbers))
+        if target < 0 or min(held) < 1:
             raise RuntimeError(
-                f"{self.folder}: this worker's backup is of epoch {epoch}, another worker's of "
-                "a different one (a worker died between two saves). Remove every worker's "
-                "backup folder to restart from scratch."
+                f"{self.folder}: the workers hold no backup in common (newest of each worker: "
+                f"step {', '.join(str(int(n)) for n in newest)}). Remove every worker's backup "
+                "folder to restart from scratch."
             )
-        best = float(self.best.numpy())
-        return epoch, None if best != best else best
+        self.manager.checkpoint.restore(numbers[target]).assert_consumed()
+        return _Position.from_json(self.progress.numpy().decode())
 
-    def save(self, next_epoch, best):
-        self.epoch.assign(next_epoch)
-        self.best.assign(float("nan") if best is None else best)
-        self.manager.save()
+    def save(self, position):
+        self.progress.assign(position.to_json())
+        self.manager.save(checkpoint_number=int(self.iterations.numpy()))
 
     def remove(self):
         tf.io.gfile.rmtree(self.folder)
