@@ -3,6 +3,7 @@
 from mtcae_keras.models import STRATEGIES
 from mtcae_keras.models import Backbone
 from mtcae_keras.models import LGIFormerBackbone
+from mtcae_keras.models import MaskedVideoPretrainer
 from mtcae_keras.models import MLPDecoder
 from mtcae_keras.models import TaskHead
 from mtcae_keras.models import VideoMAEBackbone
@@ -14,6 +15,7 @@ __all__ = [
     "Backbone",
     "LGIFormerBackbone",
     "MLPDecoder",
+    "MaskedVideoPretrainer",
     "STRATEGIES",
     "TaskHead",
     "VideoMAEBackbone",

@@ -45,26 +45,29 @@ def _targets(backbone):
     """Canonical name -> (Keras variable, transform from the PyTorch layout)."""
     targets = patch_embed_targets(backbone)
     for i in range(backbone.num_layers):
-        block = backbone.get_layer(f"blocks_{i}")
-        prefix = f"blocks.{i}."
-        pairs = {
-            **layer_targets("norm1", block.norm1),
-            **layer_targets("attn.qkv", block.attn.qkv),
-            **layer_targets("attn.proj", block.attn.proj),
-            **layer_targets("norm2", block.norm2),
-            **layer_targets("mlp.fc1", block.mlp_fc1),
-            **layer_targets("mlp.fc2", block.mlp_fc2),
-        }
-        if block.qv_bias:
-            pairs["attn.q_bias"] = (block.attn.q_bias, same)
-            pairs["attn.v_bias"] = (block.attn.v_bias, same)
-        if block.layer_scale_init_value is not None:
-            pairs["gamma_1"] = (block.gamma_1, same)
-            pairs["gamma_2"] = (block.gamma_2, same)
-        targets.update({prefix + name: value for name, value in pairs.items()})
+        targets.update(block_targets(f"blocks.{i}.", backbone.get_layer(f"blocks_{i}")))
     if backbone.use_final_norm:
         targets.update(layer_targets("norm", backbone.get_layer("norm")))
     return targets
+
+
+def block_targets(prefix, block):
+    """The entries of one `VideoMAEEncoderBlock`, named `prefix` + the original names."""
+    pairs = {
+        **layer_targets("norm1", block.norm1),
+        **layer_targets("attn.qkv", block.attn.qkv),
+        **layer_targets("attn.proj", block.attn.proj),
+        **layer_targets("norm2", block.norm2),
+        **layer_targets("mlp.fc1", block.mlp_fc1),
+        **layer_targets("mlp.fc2", block.mlp_fc2),
+    }
+    if block.qv_bias:
+        pairs["attn.q_bias"] = (block.attn.q_bias, same)
+        pairs["attn.v_bias"] = (block.attn.v_bias, same)
+    if block.layer_scale_init_value is not None:
+        pairs["gamma_1"] = (block.gamma_1, same)
+        pairs["gamma_2"] = (block.gamma_2, same)
+    return {prefix + name: value for name, value in pairs.items()}
 
 
 def classify_keys(state_dict):
