@@ -474,3 +474,60 @@ def fit_iterators(dataset, epochs):
     `tests/test_input_pipeline.py` pins this against `fit`.
     """
     return 2 * epochs if int(dataset.cardinality()) >= 0 else epochs
+
+
+def make_pretraining_dataset(
+    builder,
+    split_names,
+    mask_generator,
+    batch_size=8,
+    image_size=None,
+    normalization="imagenet",
+    shuffle_buffer=512,
+    seed=0,
+):
+    """Unlabelled clips with masks for `MaskedVideoPretrainer.fit`.
+
+    The videos of `split_names` (labels, boxes and actors unused), shuffled encoded and
+    decoded after (as `make_fold_datasets`), resized to the encoder's `image_size`,
+    normalised, and given a fresh mask per clip and epoch by `mask_generator`; batches of
+    exactly `batch_size` (a last, smaller one is dropped: the masked-token count of a batch
+    is static, which XLA needs).
+
+    Args:
+        builder: a prepared TFDS builder with a `video` feature.
+        split_names: list of split names (for a cross-validated dataset: the training folds
+            of the fold whose test actors must stay unseen).
+        mask_generator: a `TubeMaskGenerator` (`MaskedVideoPretrainer.mask_generator`).
+        batch_size: int. Global batch size.
+        image_size: `(height, width)` of the encoder; None: as stored.
+        normalization: key of `NORMALIZATIONS`.
+        shuffle_buffer: int. Encoded clips in the shuffle buffer.
+        seed: int. Seed of the file order, the shuffle and the masks.
+
+    Returns:
+        A `tf.data.Dataset` of `{"pixel_values": (B, T, H, W, 3), "mask": (B, N)}`.
+    """
+    ds = builder.as_dataset(split="+".join(split_names), shuffle_files=True,
+                            read_config=tfds.ReadConfig(shuffle_seed=seed),
+                            decoders={"video": tfds.decode.SkipDecoding()})  # fmt: skip
+    count = int(ds.cardinality())
+    if 0 <= count < batch_size:
+        raise ValueError(
+            f"{builder.name} {'+'.join(split_names)} holds {count} clips, fewer than one batch "
+            f"of {batch_size}: lower --batch-size."
+        )
+    ds = ds.map(lambda example: {"video": example["video"]})
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(partial(_decode_video, builder.info.features["video"]),
+                num_parallel_calls=tf.data.AUTOTUNE)  # fmt: skip
+
+    def to_pixels(example):
+        video = (
+            example["video"] if image_size is None else resize_video(example["video"], image_size)
+        )
+        return {"pixel_values": normalize_video(video, normalization)}
+
+    ds = ds.map(to_pixels, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = mask_generator.map_dataset(ds, seed)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -280,6 +280,48 @@ class MaskedVideoPretrainer(keras.Model):
         predictions = self(inputs, training=training)
         return self.loss_from_predictions(predictions, self.targets(pixel_values, mask))
 
+    def reconstruct(self, pixel_values, mask):
+        """Clips in [0, 1] rebuilt from the visible tokens: `(pixels, masked, reconstructed)`,
+        each `(B, T, H, W, C)` NumPy; `masked` greys the hidden tubelets out and
+        `reconstructed` keeps the visible ones and puts the decoder's prediction in the others.
+
+        Predictions of standardised targets are mapped back with each tubelet's own mean and
+        standard deviation, and frame differences added to the first frame, as VideoMAE's and
+        MAE-DFER's figures do.
+        """
+        import numpy as np
+
+        from mtcae_keras.models.reconstruction_targets import patchify
+
+        mean, std = NORMALIZATIONS[self.normalization]
+        pixels = np.asarray(pixel_values, np.float32) * np.array(std) + np.array(mean)
+        mask = np.asarray(mask, bool)
+        predictions = self({"pixel_values": pixel_values, "mask": mask})
+        predictions = np.asarray(ops.convert_to_numpy(predictions), np.float64)
+        encoder, (b, t, h, w, c) = self.encoder, pixels.shape
+        tubelet, patch = encoder.tubelet_size, encoder.patch_size
+        patches = np.asarray(ops.convert_to_numpy(patchify(pixels, patch, tubelet)), np.float64)
+        rebuilt = patches.copy()
+        for i in range(b):
+            guess = predictions[i].reshape(-1, tubelet, patch * patch, c)
+            if self.target == "appearance_motion":
+                guess[:, 1:] += guess[:, :1]
+            guess = guess.reshape(-1, tubelet * patch * patch, c)
+            if self.norm_pix_loss:
+                truth = patches[i][mask[i]]
+                guess = guess * (truth.std(1, ddof=1, keepdims=True) + 1e-6) + truth.mean(
+                    1, keepdims=True
+                )
+            rebuilt[i][mask[i]] = guess
+        hidden = patches.copy()
+        hidden[mask] = 0.5
+
+        def unpatchify(x):
+            x = x.reshape(b, t // tubelet, h // patch, w // patch, tubelet, patch, patch, c)
+            return np.clip(x.transpose(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, t, h, w, c), 0, 1)
+
+        return np.clip(pixels, 0, 1), unpatchify(hidden), unpatchify(rebuilt)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.loss_from_predictions(y_pred, self.targets(x["pixel_values"], x["mask"]))
         losses = [loss_ for loss_ in self.losses]
