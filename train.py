@@ -113,6 +113,13 @@ def parse_args(argv=None):
         " synthetic_faces: on)",
     )
     parser.add_argument(
+        "--train-fraction",
+        type=float,
+        metavar="F",
+        help="train on a stratified, seeded (--seed) fraction F of the training clips (label-"
+        "efficiency experiments); validation and test stay whole",
+    )
+    parser.add_argument(
         "--shuffle-labels",
         type=int,
         metavar="SEED",
@@ -338,7 +345,7 @@ def main(argv=None):
     data = make_fold_datasets(
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
         augment=args.augment, shuffle_labels=args.shuffle_labels,
-        image_size=backbone.input.shape[2:4],
+        image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.

@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_image_size",
            "decoder", "epochs",
            "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
-           "monitor", "lr_patience", "stop_patience", "seed", "data_dir")  # fmt: skip
+           "monitor", "lr_patience", "stop_patience", "seed", "data_dir",
+           "train_fraction")  # fmt: skip
 _SWITCHES = ("freeze_encoder", "standardize_targets", "decay_exclusions")
 
 

@@ -329,3 +329,22 @@ def test_replayed_epochs_reach_keras_fit(known_length):
     assert uninterrupted[0] != uninterrupted[2]
     assert fit(2, 1) == uninterrupted[2:]
     assert fit(1, 2) == uninterrupted[1:]
+
+
+def test_a_labelled_fraction_is_stratified_seeded_and_training_only(tiny_builder):
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+
+    def clips(seed, fraction=0.5):
+        data = make_fold_datasets(tiny_builder, 0, batch_size=8, seed=seed,
+                                  train_fraction=fraction)  # fmt: skip
+        return _labels_by_video(data["train"]), _labels_by_video(data["test"])
+
+    whole_train, whole_test = clips(0, None)
+    train, test = clips(0)
+    # 3 training actors x 6 classes x 1 clip: round(0.5 * 3) = 2 clips of every class.
+    assert len(whole_train) == 18 and len(train) == 12
+    assert sorted(train.values()) == sorted(list(range(6)) * 2)
+    assert set(train) <= set(whole_train) and test == whole_test
+    assert clips(0)[0] == train and clips(1)[0] != train
+    with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+        clips(0, 1.5)

@@ -214,6 +214,33 @@ def shuffled_label_table(builder, split_names, seed=0):
     )
 
 
+def labelled_subset_table(builder, split_names, fraction, seed=0):
+    """A `clip_id -> 1` table of a stratified, seeded `fraction` of the clips of splits.
+
+    `round(fraction * n)` clips of every class (at least one), drawn without replacement with
+    `numpy.random.default_rng(seed)`: the label-efficiency experiments' "10% of the labelled
+    training clips", the same clips for every run with that seed.
+
+    Returns:
+        `(table, kept)`: a `tf.lookup.StaticHashTable` (missing clips give 0) and the number
+        of clips kept.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"The labelled fraction must be in (0, 1]; got {fraction}.")
+    meta = split_metadata(builder, split_names)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in np.unique(meta["label"]):
+        clips = np.sort(meta["clip_id"][meta["label"] == label])
+        count = max(1, int(round(fraction * len(clips))))
+        kept.extend(rng.choice(clips, count, replace=False))
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(kept), tf.ones(len(kept), tf.int64)),
+        default_value=0,
+    )
+    return table, len(kept)
+
+
 def normalize_video(video, normalization="imagenet"):
     """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
     if normalization not in NORMALIZATIONS:
@@ -382,6 +409,7 @@ def make_fold_datasets(
     augment=(),
     shuffle_labels=None,
     image_size=None,
+    train_fraction=None,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -404,11 +432,16 @@ def make_fold_datasets(
             validation and test keep their true labels.
         image_size: `(height, width)` of the model's input; the stored frames are resized
             to it when they differ (e.g. 224 -> 160 for MAE-DFER's encoder). None: as stored.
+        train_fraction: float in (0, 1] or None. Train on a stratified subset of the
+            training clips of this size, drawn with `seed` (`labelled_subset_table`);
+            validation and test are whole.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
     """
     augment = augmentation_names(augment)
+    if train_fraction is not None and not 0.0 < train_fraction <= 1.0:
+        raise ValueError(f"The labelled fraction must be in (0, 1]; got {train_fraction}.")
     splits = builder_fold_splits(builder, fold, num_folds)
     out = {}
     for part, split_names in splits.items():
@@ -420,6 +453,9 @@ def make_fold_datasets(
             ds = builder.as_dataset(split="+".join(split_names), shuffle_files=True,
                                     read_config=tfds.ReadConfig(shuffle_seed=seed),
                                     decoders={"video": tfds.decode.SkipDecoding()})  # fmt: skip
+            if train_fraction is not None and train_fraction < 1.0:
+                subset, _ = labelled_subset_table(builder, split_names, train_fraction, seed)
+                ds = ds.filter(lambda ex, subset=subset: subset.lookup(ex["clip_id"]) > 0)
             if shuffle_labels is not None:
                 table = shuffled_label_table(builder, split_names, shuffle_labels)
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
