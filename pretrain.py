@@ -36,7 +36,7 @@ from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_pretraining_dataset  # noqa: E402
 from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
-from mtcae_keras.models.reconstruction_targets import TARGETS  # noqa: E402
+from mtcae_keras.pretraining.reconstruction_targets import TARGETS  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
 from train import GENERATED_DATASETS  # noqa: E402
 from train import build_backbone  # noqa: E402

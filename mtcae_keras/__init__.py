@@ -3,12 +3,12 @@
 from mtcae_keras.models import STRATEGIES
 from mtcae_keras.models import Backbone
 from mtcae_keras.models import LGIFormerBackbone
-from mtcae_keras.models import MaskedVideoPretrainer
 from mtcae_keras.models import MLPDecoder
 from mtcae_keras.models import TaskHead
 from mtcae_keras.models import VideoMAEBackbone
 from mtcae_keras.models import ViTDecoder
 from mtcae_keras.models import build_mtcae_model
+from mtcae_keras.pretraining import MaskedVideoPretrainer
 
 __version__ = "0.1.0"
 __all__ = [

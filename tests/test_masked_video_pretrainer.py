@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtcae_keras.models.masked_video_pretrainer import MaskedVideoPretrainer
-from mtcae_keras.models.reconstruction_targets import reconstruction_targets
-from mtcae_keras.models.tube_mask_generator import TubeMaskGenerator
+from mtcae_keras.pretraining.masked_video_pretrainer import MaskedVideoPretrainer
+from mtcae_keras.pretraining.reconstruction_targets import reconstruction_targets
+from mtcae_keras.pretraining.tube_mask_generator import TubeMaskGenerator
 from tests.test_case import fixture_path
 from tests.test_case import has_reference
 from tools.make_pretraining_golden import joint_target_reference

@@ -44,8 +44,8 @@ def reference_pretraining(folder, pixels, mask, norm_pix_loss):
 
 def fixture_inputs(config):
     """The fixture's normalised clips and seeded tube masks for a VideoMAE config dict."""
-    from mtcae_keras.models.tube_mask_generator import TubeMaskGenerator
     from mtcae_keras.models.videomae_backbone import token_grid
+    from mtcae_keras.pretraining.tube_mask_generator import TubeMaskGenerator
 
     rng = np.random.default_rng(SEED)
     size, frames = config["image_size"], config["num_frames"]
@@ -95,7 +95,7 @@ def weighted_joint_loss(predictions, targets, tubelet, weight=None):
 
 def lgi_former_inputs():
     """The MAE-DFER fixture's clips (normalised, and in [0, 1]) and seeded part-window masks."""
-    from mtcae_keras.models.tube_mask_generator import TubeMaskGenerator
+    from mtcae_keras.pretraining.tube_mask_generator import TubeMaskGenerator
     from tools.make_lgi_former_golden import CONFIGS
     from tools.make_lgi_former_golden import random_clip
 

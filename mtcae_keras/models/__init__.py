@@ -1,7 +1,6 @@
 from mtcae_keras.models.backbone import Backbone
 from mtcae_keras.models.heads import TaskHead
 from mtcae_keras.models.lgi_former_backbone import LGIFormerBackbone
-from mtcae_keras.models.masked_video_pretrainer import MaskedVideoPretrainer
 from mtcae_keras.models.mlp_decoder import MLPDecoder
 from mtcae_keras.models.mtcae import STRATEGIES
 from mtcae_keras.models.mtcae import build_mtcae_model
@@ -12,7 +11,6 @@ __all__ = [
     "Backbone",
     "LGIFormerBackbone",
     "MLPDecoder",
-    "MaskedVideoPretrainer",
     "STRATEGIES",
     "TaskHead",
     "VideoMAEBackbone",

@@ -5,12 +5,12 @@ from keras import ops
 
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS
 from mtcae_keras.models.lgi_former_backbone import LGIFormerBackbone
-from mtcae_keras.models.reconstruction_targets import TARGETS
-from mtcae_keras.models.reconstruction_targets import reconstruction_targets
-from mtcae_keras.models.tube_mask_generator import TubeMaskGenerator
 from mtcae_keras.models.videomae_backbone import VideoMAEBackbone
 from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
 from mtcae_keras.models.videomae_layers import sinusoid_position_embedding
+from mtcae_keras.pretraining.reconstruction_targets import TARGETS
+from mtcae_keras.pretraining.reconstruction_targets import reconstruction_targets
+from mtcae_keras.pretraining.tube_mask_generator import TubeMaskGenerator
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
@@ -291,7 +291,7 @@ class MaskedVideoPretrainer(keras.Model):
         """
         import numpy as np
 
-        from mtcae_keras.models.reconstruction_targets import patchify
+        from mtcae_keras.pretraining.reconstruction_targets import patchify
 
         mean, std = NORMALIZATIONS[self.normalization]
         pixels = np.asarray(pixel_values, np.float32) * np.array(std) + np.array(mean)
