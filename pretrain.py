@@ -1,6 +1,7 @@
 """Pre-train a video encoder by masked video modelling (VideoMAE; MAE-DFER's joint target).
 
-    python pretrain.py --dataset synthetic_faces --fold 0 [--encoder PRESET|CHECKPOINT]
+    python pretrain.py --dataset synthetic_faces --fold 0 | --videos DIR
+                       [--encoder PRESET|CHECKPOINT]
                        [--mask-ratio 0.9] [--mask-type tube|part_window]
                        [--target appearance|appearance_motion] [--motion-weight W]
                        [--epochs N] [--batch-size N] [--output RUN_DIR]
@@ -8,7 +9,11 @@
 Labels are never read. On a cross-validated dataset only the videos of fold K's training
 folds are used (`--fold K`, default 0), so that the encoder has not seen the test or the
 validation actors of the fine-tuning run it is meant for (`train.py --fold K`); `--all-splits`
-uses every clip (a dataset that is only for pre-training).
+uses every clip (a dataset that is only for pre-training). `--videos DIR` takes any folder of
+videos instead (VoxCeleb2's layout, archives included): it is built once into the
+`video_folder` dataset (16 sampled frames per clip, MTCNN run so that clips without a face
+are counted), and corrupt, empty, too-short, truncated and no-face videos are listed in its
+report, not silently dropped.
 
 The run dir holds config.json, log.csv (loss and learning rate per epoch), tensorboard/,
 checkpoints/pretrainer.keras (encoder + decoder, after every epoch), encoder.weights.h5
@@ -49,7 +54,14 @@ from train import resume_conflicts  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, help="synthetic_faces, crema_d, ravdess, mead")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="synthetic_faces, crema_d, ravdess, mead")
+    source.add_argument(
+        "--videos",
+        metavar="DIR",
+        help="a folder of unlabelled videos (any layout, e.g. VoxCeleb2's): built "
+        "once into the video_folder dataset, with its bad-input report",
+    )
     parser.add_argument("--dataset-config", help="TFDS builder config (builder default if unset)")
     parser.add_argument("--fold", type=int, default=0,
                         help="use the videos of this fold's training folds only")  # fmt: skip
@@ -98,7 +110,38 @@ def parse_args(argv=None):
     parser.add_argument("--force-resume", action="store_true",
                         help="resume an unfinished run whose settings differ")  # fmt: skip
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.videos:
+        args.dataset = "video_folder"
+    return args
+
+
+def load_source(args):
+    """The builder of `--dataset`, or of `--videos DIR` built (once) into its own data dir
+    (`<data dir>/video_folders/<folder name>_<hash of its path>`), and its report's path."""
+    dataset_name = args.dataset.split("/")[0]
+    if not args.videos:
+        builder = load_builder(args.dataset, data_dir=args.data_dir, config=args.dataset_config,
+                               prepare=dataset_name in GENERATED_DATASETS)  # fmt: skip
+        return builder, None
+    import hashlib
+
+    import tensorflow_datasets as tfds
+
+    root = os.path.abspath(args.videos)
+    if not os.path.isdir(root):
+        sys.exit(f"--videos {args.videos}: no such folder.")
+    tag = f"{os.path.basename(root)}_{hashlib.sha256(root.encode()).hexdigest()[:8]}"
+    data_dir = os.path.join(args.data_dir or os.path.expanduser("~/tensorflow_datasets"),
+                            "video_folders", tag)  # fmt: skip
+    builder = load_builder(
+        "video_folder",
+        data_dir=data_dir,
+        config=args.dataset_config,
+        prepare=True,
+        download_config=tfds.download.DownloadConfig(manual_dir=root),
+    )
+    return builder, builder._report_path()
 
 
 def build_pretrainer(args, info):
@@ -170,7 +213,12 @@ def save_reconstruction_figure(pretrainer, batch, path, frames=4):
 def main(argv=None):
     args = parse_args(argv)
     dataset_name = args.dataset.split("/")[0]
-    run_dir = args.output or os.path.join("runs", f"pretrain_{dataset_name}_fold{args.fold}")
+    run_dir = args.output or os.path.join(
+        "runs",
+        f"pretrain_{os.path.basename(os.path.abspath(args.videos))}"
+        if args.videos
+        else f"pretrain_{dataset_name}_fold{args.fold}",
+    )
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
 
     # 1. Distribution, precision, XLA: as train.py resolves them.
@@ -182,13 +230,22 @@ def main(argv=None):
     print(f"replicas: {strategy.num_replicas_in_sync}, policy: {precision}, XLA: {jit_compile}")
 
     # 2. Unlabelled videos: fold K's training folds (or every split).
-    builder = load_builder(args.dataset, data_dir=args.data_dir, config=args.dataset_config,
-                           prepare=dataset_name in GENERATED_DATASETS)  # fmt: skip
+    builder, report = load_source(args)
     if not builder.is_prepared():
         sys.exit(f"{args.dataset} is not built in {builder.data_dir_root}: build it first "
                  f"(tfds build tfds_builders/{dataset_name} --manual_dir DIR).")  # fmt: skip
-    splits = (sorted(builder.info.splits) if args.all_splits
-              else builder_fold_splits(builder, args.fold)["train"])  # fmt: skip
+    if report:
+        with open(report) as file:
+            built = json.load(file)["train"]
+        print(f"{args.videos}: {built['kept']} of {built['found']} videos kept; skipped "
+              f"{len(built['skipped'])}, no face {len(built['no_face_clips'])}, fewer than 16 "
+              f"frames {len(built['repeated_frames'])}, truncated "
+              f"{len(built['short_decodes'])} (report: {report})")  # fmt: skip
+    whole = args.all_splits or builder.num_folds is None  # a folder of videos: no folds
+    if whole:
+        splits = sorted(builder.info.splits)
+    else:
+        splits = builder_fold_splits(builder, args.fold)["train"]
 
     # 3. Encoder and decoder; a setting the encoder cannot pre-train with is refused.
     with strategy.scope():

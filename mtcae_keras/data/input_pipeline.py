@@ -20,12 +20,14 @@ BUILDER_MODULES = {
     "crema_d": "tfds_builders.crema_d.crema_d_dataset_builder",
     "ravdess": "tfds_builders.ravdess.ravdess_dataset_builder",
     "mead": "tfds_builders.mead.mead_dataset_builder",
+    "video_folder": "tfds_builders.video_folder.video_folder_dataset_builder",
 }
 
 TASKS = ("boxes", "landmarks", "expression")
 
 
-def load_builder(dataset, data_dir=None, config=None, prepare=False, **builder_kwargs):
+def load_builder(dataset, data_dir=None, config=None, prepare=False, download_config=None,
+                 **builder_kwargs):  # fmt: skip
     """The TFDS builder of one of our datasets, optionally building it when absent.
 
     Args:
@@ -34,7 +36,9 @@ def load_builder(dataset, data_dir=None, config=None, prepare=False, **builder_k
         data_dir: str. TFDS data directory (TFDS's default if None).
         config: str. Builder config name (the builder's default if None).
         prepare: bool. Run `download_and_prepare` when the data is not built yet.
-        **builder_kwargs: passed to the builder (e.g. `download_config`).
+        download_config: `tfds.download.DownloadConfig` of the build (e.g. its
+            `manual_dir`), used when `prepare` builds.
+        **builder_kwargs: passed to the builder's constructor.
     """
     name, _, inline_config = dataset.partition("/")
     config = config or inline_config or None
@@ -48,7 +52,7 @@ def load_builder(dataset, data_dir=None, config=None, prepare=False, **builder_k
         ) from error
     builder = module.Builder(config=config, data_dir=data_dir, **builder_kwargs)
     if prepare and not builder.is_prepared():
-        builder.download_and_prepare()
+        builder.download_and_prepare(download_config=download_config)
     return builder
 
 
