@@ -205,3 +205,23 @@ def test_lgi_former_pretraining_equals_mae_dfer(motion_weight):
     np.testing.assert_allclose(predictions[:, :24], golden["logits"], atol=1e-4, rtol=1e-4)
     reference = golden["loss_joint" if motion_weight is None else "loss_joint_weighted"]
     assert _relative(pretrainer.reconstruction_loss(pixels, mask), reference) <= 1e-4
+
+
+def test_mcg_nju_key_names_of_a_plain_vit_pretraining_equal_mae_dfer():
+    """MAE-DFER's plain ViT pre-training checkpoint (MCG-NJU's names: `encoder.blocks.*`,
+    `decoder.blocks.*` with fused qkv, `decoder.norm`, `decoder.head`) on tube masks: its
+    model's predictions and appearance loss."""
+    from tests.test_case import LGI_FORMER
+    from tools.make_pretraining_golden import lgi_former_inputs
+
+    golden = dict(np.load(os.path.join(LGI_FORMER, "videomae_160_pretraining.npz")))
+    pixels, _, mask = lgi_former_inputs("tube")
+    assert (mask == golden["mask"]).all()
+    pretrainer = MaskedVideoPretrainer.from_preset(
+        os.path.join(LGI_FORMER, "videomae_160_pretrain.pth"), image_size=160, num_frames=16,
+        num_heads=4, decoder_num_heads=2, mask_ratio=0.9,
+    )  # fmt: skip
+    predictions = pretrainer({"pixel_values": pixels, "mask": mask})
+    np.testing.assert_allclose(predictions[:, :24], golden["logits"], atol=1e-4, rtol=1e-4)
+    loss = pretrainer.reconstruction_loss(pixels, mask)
+    assert _relative(loss, golden["loss_appearance"]) <= 1e-4

@@ -93,8 +93,9 @@ def weighted_joint_loss(predictions, targets, tubelet, weight=None):
     return float((1 - weight) * error[:, :, 0].mean() + weight * error[:, :, 1:].mean())
 
 
-def lgi_former_inputs():
-    """The MAE-DFER fixture's clips (normalised, and in [0, 1]) and seeded part-window masks."""
+def lgi_former_inputs(mask_type="part_window"):
+    """The MAE-DFER fixture's clips (normalised, and in [0, 1]) and seeded masks (ratio 0.9,
+    on its 8x10x10 grid): part-window (windows 5x10, its VoxCeleb2 script's) or tube."""
     from mtcae_keras.pretraining.tube_mask_generator import TubeMaskGenerator
     from tools.make_lgi_former_golden import CONFIGS
     from tools.make_lgi_former_golden import random_clip
@@ -103,22 +104,25 @@ def lgi_former_inputs():
     raw = random_clip(np.random.default_rng(SEED), 2, config).astype(np.float32) / 255.0
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     pixels = ((raw - mean) / std).astype(np.float32)
-    generator = TubeMaskGenerator((8, 10, 10), 0.9, "part_window", (5, 10))
+    window = (5, 10) if mask_type == "part_window" else None
+    generator = TubeMaskGenerator((8, 10, 10), 0.9, mask_type, window)
     mask = np.stack([generator(np.array([SEED, i])).numpy() for i in range(2)])
     return pixels, raw, mask
 
 
-def mae_dfer_pretraining(mae_dfer, fixture, pixels, mask):
-    """Predictions `(B, N_masked, 1536)` of MAE-DFER's model holding `base_pretrain.pth`."""
+def mae_dfer_pretraining(mae_dfer, fixture, pixels, mask, name="base"):
+    """Predictions `(B, N_masked, 1536)` of MAE-DFER's model holding `<name>_pretrain.pth`
+    (`base`: its LGI-Former; `videomae_160`: its plain ViT)."""
     import torch
 
     from mtcae_keras.conversion import read_state_dict
     from tools import lgi_former_reference as ref
     from tools.make_lgi_former_golden import CONFIGS
+    from tools.make_lgi_former_golden import VIDEOMAE_160
 
     _, modeling_pretrain = ref.import_mae_dfer(os.path.abspath(mae_dfer))
-    model = ref.pretrain_model(modeling_pretrain, CONFIGS["base"])
-    state = read_state_dict(os.path.join(fixture, "base_pretrain.pth"))
+    model = ref.pretrain_model(modeling_pretrain, CONFIGS.get(name, VIDEOMAE_160))
+    state = read_state_dict(os.path.join(fixture, f"{name}_pretrain.pth"))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     with torch.no_grad():
         return model(ref.to_torch(pixels), torch.from_numpy(mask)).numpy()
@@ -151,6 +155,19 @@ def main():
         path = os.path.join(args.lgi_fixture, "base_pretraining.npz")
         np.savez(path, mask=mask, logits=logits[:, :24], **losses)
         print(f"wrote {path}: {losses}")
+        # Its plain ViT pre-training (VideoMAE's, in MCG-NJU's key names): tube masks and
+        # the appearance target, standardised per tubelet.
+        from mtcae_keras.pretraining.reconstruction_targets import reconstruction_targets
+
+        pixels, raw, mask = lgi_former_inputs("tube")
+        logits = mae_dfer_pretraining(args.mae_dfer, args.lgi_fixture, pixels, mask,
+                                      "videomae_160")  # fmt: skip
+        patches = np.asarray(reconstruction_targets(raw, 16, 2, True, "appearance"))
+        masked = np.stack([patches[i][mask[i]] for i in range(len(mask))])
+        loss = weighted_joint_loss(logits, masked, 2)
+        path = os.path.join(args.lgi_fixture, "videomae_160_pretraining.npz")
+        np.savez(path, mask=mask, logits=logits[:, :24], loss_appearance=loss)
+        print(f"wrote {path}: loss {loss}")
 
 
 if __name__ == "__main__":
