@@ -225,3 +225,21 @@ def test_mcg_nju_key_names_of_a_plain_vit_pretraining_equal_mae_dfer():
     np.testing.assert_allclose(predictions[:, :24], golden["logits"], atol=1e-4, rtol=1e-4)
     loss = pretrainer.reconstruction_loss(pixels, mask)
     assert _relative(loss, golden["loss_appearance"]) <= 1e-4
+
+
+def test_config_round_trip_keeps_every_argument():
+    from mtcae_keras import VideoMAEBackbone
+
+    encoder = VideoMAEBackbone.from_preset("videomae_tiny", use_final_norm=True)
+    settings = {"mask_ratio": 0.5, "mask_type": "part_window", "window_size": (2, 4),
+                "decoder_hidden_dim": 24, "decoder_num_layers": 2, "decoder_num_heads": 3,
+                "decoder_intermediate_dim": 40, "decoder_norm_epsilon": 1e-5,
+                "norm_pix_loss": False, "target": "appearance_motion", "motion_weight": 0.25,
+                "normalization": "notebook"}  # fmt: skip
+    config = MaskedVideoPretrainer(encoder, **settings).get_config()
+    for key, value in settings.items():
+        assert config[key] == (list(value) if isinstance(value, tuple) else value), key
+    rebuilt = MaskedVideoPretrainer.from_config(config)
+    assert rebuilt.get_config() == config
+    assert rebuilt.encoder.get_config() == encoder.get_config()
+    assert rebuilt.mask_generator.masked_per_window == 4  # int(0.5 * 2 * 4)
