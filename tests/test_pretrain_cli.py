@@ -21,6 +21,7 @@ def _args(tmp_path, epochs, *extra):
             "--encoder", "videomae_tiny", "--epochs", str(epochs), "--batch-size", "4",
             "--mask-ratio", "0.75", "--decoder-hidden-dim", "16", "--decoder-num-layers", "1",
             "--decoder-num-heads", "2", "--verbose", "0", "--data-dir", str(tmp_path / "tfds"),
+            "--jit-compile", "off",  # XLA's compile time on CPU would be most of the test
             "--output", str(tmp_path / "pretrain"), *extra]  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def test_interrupted_pretraining_resumes_and_its_encoder_trains_in_train_py(tmp_
         np.testing.assert_array_equal(a, b)
     args = ["--dataset", "synthetic_faces", "--dataset-config", "tiny", "--fold", "1",
             "--encoder", str(run / "encoder.weights.h5"), "--epochs", "1", "--batch-size", "4",
-            "--verbose", "0", "--data-dir", str(tmp_path / "tfds"),
+            "--verbose", "0", "--data-dir", str(tmp_path / "tfds"), "--jit-compile", "off",
             "--output", str(tmp_path / "finetune")]  # fmt: skip
     assert train.main(args) == 0
     finetune = json.loads((tmp_path / "finetune" / "config.json").read_text())

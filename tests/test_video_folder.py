@@ -59,7 +59,7 @@ def test_pretrain_on_a_folder_of_videos(video_folder, tmp_path, capsys):
     args = ["--videos", str(video_folder), "--dataset-config", "tiny", "--encoder",
             "videomae_tiny", "--epochs", "1", "--batch-size", "2", "--mask-ratio", "0.75",
             "--decoder-hidden-dim", "16", "--decoder-num-layers", "1", "--decoder-num-heads",
-            "2", "--verbose", "0", "--data-dir", str(tmp_path / "tfds"),
+            "2", "--verbose", "0", "--data-dir", str(tmp_path / "tfds"), "--jit-compile", "off",
             "--output", str(tmp_path / "run")]  # fmt: skip
     assert pretrain.main(args) == 0
     out = capsys.readouterr().out
