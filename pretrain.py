@@ -91,9 +91,10 @@ def parse_args(argv=None):
         " target_diff_weight; default: one mean over the whole target)",
     )
     parser.add_argument("--norm-pix-loss", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--decoder-hidden-dim", type=int, default=384)
-    parser.add_argument("--decoder-num-layers", type=int, default=4)
-    parser.add_argument("--decoder-num-heads", type=int, default=6)
+    parser.add_argument("--decoder-hidden-dim", type=int, help="default 384 (VideoMAE's)")
+    parser.add_argument("--decoder-num-layers", type=int, help="default 4")
+    parser.add_argument("--decoder-num-heads", type=int,
+                        help="default 6; give it for a .pth, which does not store it")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--warmup-epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32, help="global")
@@ -156,7 +157,14 @@ def build_pretrainer(args, info):
     if args.window_size:
         settings["window_size"] = tuple(args.window_size)
     if args.encoder and has_pretraining_decoder(args.encoder):
+        if args.decoder_hidden_dim or args.decoder_num_layers:
+            raise ValueError(
+                f"{args.encoder} holds a decoder, whose width and depth it continues with: "
+                "drop --decoder-hidden-dim / --decoder-num-layers."
+            )
         overrides = {"num_frames": info.features["video"].shape[0]}
+        if args.decoder_num_heads:
+            overrides["decoder_num_heads"] = args.decoder_num_heads
         if args.encoder_image_size:
             overrides["image_size"] = args.encoder_image_size
         print(f"continuing pre-training with the decoder of {args.encoder}")
@@ -164,9 +172,9 @@ def build_pretrainer(args, info):
             args.encoder, **overrides, **settings
         )
     name, encoder = build_backbone(args, info)
-    decoder = {"decoder_hidden_dim": args.decoder_hidden_dim,
-               "decoder_num_layers": args.decoder_num_layers,
-               "decoder_num_heads": args.decoder_num_heads}  # fmt: skip
+    decoder = {"decoder_hidden_dim": args.decoder_hidden_dim or 384,
+               "decoder_num_layers": args.decoder_num_layers or 4,
+               "decoder_num_heads": args.decoder_num_heads or 6}  # fmt: skip
     return name, MaskedVideoPretrainer(encoder, **decoder, **settings)
 
 

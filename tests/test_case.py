@@ -77,3 +77,21 @@ def assert_config_round_trip(cls, **kwargs):
             assert _plain(config[key]) == _plain(value), (key, config[key], value)
     rebuilt = cls.from_config(config).get_config()
     assert rebuilt == config
+
+
+class Interrupt(Exception):
+    """Raised by `interrupt_after_epoch` to stop a training run as a crash would."""
+
+
+def interrupt_after_epoch(monkeypatch, epoch):
+    """Makes the next Keras `CSVLogger` raise `Interrupt` once `epoch` (0-based) is logged,
+    i.e. after `BackupAndRestore` has saved it: the interruption of a resume test."""
+    import keras
+
+    class InterruptingLogger(keras.callbacks.CSVLogger):
+        def on_epoch_end(self, done, logs=None):
+            super().on_epoch_end(done, logs)
+            if done == epoch:
+                raise Interrupt()
+
+    monkeypatch.setattr(keras.callbacks, "CSVLogger", InterruptingLogger)

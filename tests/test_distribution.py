@@ -179,6 +179,19 @@ def test_two_local_workers_equal_one_device(tmp_path):
     np.testing.assert_allclose(multi["eval"], single["eval"], atol=1e-6)
 
 
+def _clips(count):
+    """`count` random 4x32x32 clips with box, landmark and expression targets, and unit
+    sample weights (every frame has a face)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((count, 4, 32, 32, 3)).astype("float32")
+    y = {"boxes": rng.random((count, 4, 4)).astype("float32"),
+         "landmarks": rng.random((count, 4, 10)).astype("float32"),
+         "expression": rng.integers(0, 6, count)}  # fmt: skip
+    w = {"boxes": np.ones((count, 4), "float32"), "landmarks": np.ones((count, 4), "float32"),
+         "expression": np.ones(count, "float32")}  # fmt: skip
+    return x, y, w
+
+
 def test_trainer_callbacks_behave_as_under_fit(tmp_path):
     """Plateau reduction and early stopping through DistributedTrainer equal Keras fit's
     (same model, data and callbacks, one device); TensorBoard scalars are written."""
@@ -201,13 +214,7 @@ def test_trainer_callbacks_behave_as_under_fit(tmp_path):
         return [keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=1, min_delta=10),
                 keras.callbacks.EarlyStopping("loss", patience=2, min_delta=10)]  # fmt: skip
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 4, 32, 32, 3)).astype("float32")
-    y = {"boxes": rng.random((8, 4, 4)).astype("float32"),
-         "landmarks": rng.random((8, 4, 10)).astype("float32"),
-         "expression": rng.integers(0, 6, 8)}  # fmt: skip
-    w = {"boxes": np.ones((8, 4), "float32"), "landmarks": np.ones((8, 4), "float32"),
-         "expression": np.ones(8, "float32")}  # fmt: skip
+    x, y, w = _clips(8)
     dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(4)
 
     reference = make_model()
@@ -360,13 +367,7 @@ def test_trainer_interrupted_mid_epoch_resumes_at_the_same_batch(tmp_path, monke
     from mtcae_keras.training import distributed_trainer
     from mtcae_keras.training.distributed_trainer import DistributedTrainer
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((12, 4, 32, 32, 3)).astype("float32")
-    y = {"boxes": rng.random((12, 4, 4)).astype("float32"),
-         "landmarks": rng.random((12, 4, 10)).astype("float32"),
-         "expression": rng.integers(0, 6, 12)}  # fmt: skip
-    w = {"boxes": np.ones((12, 4), "float32"), "landmarks": np.ones((12, 4), "float32"),
-         "expression": np.ones(12, "float32")}  # fmt: skip
+    x, y, w = _clips(12)
 
     def run(backup_dir=None):
         keras.utils.set_random_seed(0)

@@ -97,6 +97,8 @@ def test_tube_masks_hide_the_same_positions_in_every_frame():
     again = generator(tf.constant([3, 4])).numpy().reshape(8, 196)
     other = generator(tf.constant([3, 5])).numpy().reshape(8, 196)
     assert (again == mask).all() and (other != mask).any()
+    with pytest.raises(ValueError, match="tube masks take none"):
+        TubeMaskGenerator((8, 14, 14), 0.9, "tube", (7, 14))
 
 
 def test_part_window_masks_keep_the_same_visible_count_in_every_window():

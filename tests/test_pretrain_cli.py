@@ -10,10 +10,8 @@ import pytest
 
 import pretrain
 import train
-
-
-class _Interrupt(Exception):
-    pass
+from tests.test_case import Interrupt
+from tests.test_case import interrupt_after_epoch
 
 
 def _args(tmp_path, epochs, *extra):
@@ -27,14 +25,8 @@ def _args(tmp_path, epochs, *extra):
 
 @pytest.mark.slow
 def test_interrupted_pretraining_resumes_and_its_encoder_trains_in_train_py(tmp_path, monkeypatch):
-    class InterruptingLogger(keras.callbacks.CSVLogger):
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            if epoch == 1:
-                raise _Interrupt()
-
-    monkeypatch.setattr(keras.callbacks, "CSVLogger", InterruptingLogger)
-    with pytest.raises(_Interrupt):
+    interrupt_after_epoch(monkeypatch, 1)
+    with pytest.raises(Interrupt):
         pretrain.main(_args(tmp_path, 3, "--target", "appearance_motion"))
     monkeypatch.undo()
     run = tmp_path / "pretrain"
@@ -71,3 +63,12 @@ def test_interrupted_pretraining_resumes_and_its_encoder_trains_in_train_py(tmp_
 def test_settings_the_pretrainer_cannot_honour_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="Refused: motion_weight weighs the joint target"):
         pretrain.main(_args(tmp_path, 1, "--motion-weight", "0.3"))
+
+
+def test_decoder_sizes_are_refused_when_a_checkpoint_brings_its_decoder(tmp_path):
+    from tests.test_case import fixture_path
+
+    args = _args(tmp_path, 1)
+    args[args.index("videomae_tiny")] = fixture_path("hf_pretraining")
+    with pytest.raises(SystemExit, match="holds a decoder, whose width and depth"):
+        pretrain.main(args)

@@ -4,7 +4,6 @@ import csv
 import json
 import os
 
-import keras
 import pytest
 
 import evaluate
@@ -13,10 +12,8 @@ import train
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import write_video
 from mtcae_keras.models.encoders import file_digest
-
-
-class _Interrupt(Exception):
-    pass
+from tests.test_case import Interrupt
+from tests.test_case import interrupt_after_epoch
 
 
 def _args(tmp_path, epochs):
@@ -27,14 +24,8 @@ def _args(tmp_path, epochs):
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypatch, capsys):
-    class InterruptingLogger(keras.callbacks.CSVLogger):
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            if epoch == 1:
-                raise _Interrupt()
-
-    monkeypatch.setattr(keras.callbacks, "CSVLogger", InterruptingLogger)
-    with pytest.raises(_Interrupt):
+    interrupt_after_epoch(monkeypatch, 1)
+    with pytest.raises(Interrupt):
         train.main(_args(tmp_path, 3))
     monkeypatch.undo()
     best = tmp_path / "run" / "checkpoints" / "best.keras"

@@ -33,6 +33,8 @@ class TubeMaskGenerator:
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1); got {mask_ratio}.")
         if mask_type == "tube":
+            if window_size is not None:
+                raise ValueError("window_size is for part_window masks; tube masks take none.")
             self.window_size = (height, width)
         elif mask_type == "part_window":
             if window_size is None:
