@@ -1,82 +1,62 @@
-"""Evaluate train.py runs on their test folds; with several runs, pool them.
+"""Evaluate train.py runs on their test folds; with several runs, pool them or ensemble them.
 
-    python evaluate.py RUN_DIR [RUN_DIR ...] [--data-dir DIR] [--export]
+    python evaluate.py RUN_DIR [RUN_DIR ...] [--ensemble] [--data-dir DIR] [--export]
+                       [--output DIR]
 
-Each run's best checkpoint (selected on its validation fold) is evaluated on its test fold:
+Each run's best checkpoint (selected on its validation clips) is evaluated on its test fold:
 WAR, UAR, per-class recall, confusion matrix (PNG + JSON), face-box IoU and landmark error
 normalised by the inter-ocular distance, on frames with a face. With several run dirs (e.g.
-folds 0-4) the predictions are also pooled before computing the metrics, as MAE-DFER does,
-and the table is printed in the form of the paper's tables.
+folds 0-4) the table gives each run, their mean +- standard deviation and the metrics of
+their predictions pooled, as MAE-DFER reports its folds. With --ensemble the runs (seeds,
+strategies, encoders tested on one fold) are averaged in probability space instead and the
+ensemble is reported beside its members. Runs that selected on their test fold
+(--validation test) are marked optimistic.
 """
 
 import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
-from mtcae_keras.training.run_evaluation import load_run_config  # noqa: E402
-from mtcae_keras.training.run_evaluation import metrics_from_predictions  # noqa: E402
-from mtcae_keras.training.run_evaluation import plot_confusion_matrix  # noqa: E402
-from mtcae_keras.training.run_evaluation import pool_predictions  # noqa: E402
-
-
-def load_predictions(run_dir):
-    import numpy as np
-
-    with np.load(os.path.join(run_dir, "predictions.npz")) as data:
-        return {key: data[key] for key in data.files}
-
-
-def format_row(name, metrics):
-    iou = metrics.get("box_iou")
-    nme = metrics.get("landmark_nme")
-    localisation = f"{iou:9.3f} {nme:9.3f}" if iou is not None else f"{'-':>9} {'-':>9}"
-    return (f"| {name:<24} | {100 * metrics['uar']:6.2f} | {100 * metrics['war']:6.2f} | "
-            f"{metrics['count']:6d} | {localisation} |")  # fmt: skip
+from mtcae_keras.training.run_summary import ensemble_summary  # noqa: E402
+from mtcae_keras.training.run_summary import pooled_summary  # noqa: E402
+from mtcae_keras.training.run_summary import summary_table  # noqa: E402
+from mtcae_keras.training.run_summary import write_summary  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dirs", nargs="+")
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="average the runs' class probabilities (runs on the same test fold)",
+    )
     parser.add_argument("--data-dir", help="override the TFDS data dir of the runs")
     parser.add_argument("--export", action="store_true", help="also export each SavedModel")
-    parser.add_argument("--output", help="where pooled results go (default: first run's parent)")
+    parser.add_argument("--output", help="where combined results go (default: first run's parent)")
     args = parser.parse_args(argv)
+    if args.ensemble and len(args.run_dirs) < 2:
+        sys.exit("--ensemble averages several runs: give two run dirs or more.")
 
-    rows, prediction_sets, configs = [], [], []
     for run_dir in args.run_dirs:
-        metrics = evaluate_run(run_dir, export=args.export, data_dir=args.data_dir)
-        config = load_run_config(run_dir)
-        configs.append(config)
-        prediction_sets.append(load_predictions(run_dir))
-        rows.append(format_row(f"{config['dataset_name']} fold {config['fold']}", metrics))
-
-    print("| run                      |  UAR % |  WAR % |  clips |   box IoU  lmk NME |")
-    print("|--------------------------|--------|--------|--------|---------------------|")
-    for row in rows:
-        print(row)
-    if len(args.run_dirs) > 1:
-        class_names = configs[0]["class_names"]
-        if any(c["class_names"] != class_names for c in configs):
-            sys.exit("Runs have different class lists; they cannot be pooled.")
-        folds = [c["fold"] for c in configs]
-        if len(set(folds)) != len(folds):
-            print(f"warning: folds {folds} repeat; pooled clips are counted more than once")
-        pooled = metrics_from_predictions(pool_predictions(prediction_sets), class_names)
-        print(format_row(f"pooled ({len(args.run_dirs)} runs)", pooled))
-        output = args.output or os.path.dirname(os.path.abspath(args.run_dirs[0]))
-        os.makedirs(output, exist_ok=True)
-        with open(os.path.join(output, "pooled_metrics.json"), "w") as file:
-            json.dump({**pooled, "runs": args.run_dirs}, file, indent=2)
-        plot_confusion_matrix(
-            pooled["confusion_matrix"], class_names,
-            os.path.join(output, "pooled_confusion_matrix.png"),
-            f"pooled over {len(args.run_dirs)} runs: UAR {100 * pooled['uar']:.1f}",
-        )  # fmt: skip
-        print(f"pooled results in {output}/pooled_metrics.json")
+        evaluate_run(run_dir, export=args.export, data_dir=args.data_dir)
+    try:
+        summarize = ensemble_summary if args.ensemble else pooled_summary
+        summary = summarize(args.run_dirs)
+    except ValueError as error:
+        sys.exit(str(error))
+    if len(args.run_dirs) == 1:  # one run: its row
+        print("\n".join(summary_table(summary).split("\n")[:3]))
+        return 0
+    print(summary_table(summary))
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+    output = args.output or os.path.dirname(os.path.abspath(args.run_dirs[0]))
+    paths = write_summary(summary, output)
+    print(f"{summary['kind']} results in {paths['metrics']}")
     return 0
 
 

@@ -1,12 +1,13 @@
 """Train MTCAE-DFER on one cross-validation fold.
 
     python train.py --dataset crema_d --fold 0 [--strategy cascaded_vit] [--encoder PRESET|PATH]
-                    [--epochs N] [--batch-size N] [--lr-schedule plateau|cosine]
-                    [--augment [flip translate]] [--standardize-targets] [--data-dir DIR]
-                    [--output RUN_DIR] [--export]
+                    [--validation actors|fold|test] [--epochs N] [--batch-size N]
+                    [--lr-schedule plateau|cosine] [--augment [flip translate]]
+                    [--standardize-targets] [--data-dir DIR] [--output RUN_DIR] [--export]
 
-The run dir holds config.json (everything resolved), checkpoints/best.keras (selected on the
-validation fold, never the test fold), log.csv, tensorboard/, metrics.json (test fold) and,
+The run dir holds config.json (everything resolved, the clips of each part included),
+checkpoints/best.keras (selected on validation actors outside the test fold, unless
+--validation test says otherwise), log.csv, tensorboard/, metrics.json (test fold) and,
 with --export, saved_model/. Re-running the same command resumes an interrupted run from its
 last completed epoch.
 """
@@ -27,8 +28,9 @@ from mtcae_keras import STRATEGIES  # noqa: E402
 from mtcae_keras import VideoMAEBackbone  # noqa: E402
 from mtcae_keras import build_mtcae_model  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
-from mtcae_keras.data.input_pipeline import builder_fold_splits  # noqa: E402
+from mtcae_keras.data.input_pipeline import VALIDATION_PROTOCOLS  # noqa: E402
 from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
+from mtcae_keras.data.input_pipeline import fold_protocol  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
@@ -62,6 +64,20 @@ def parse_args(argv=None):
     parser.add_argument("--dataset", required=True, help="synthetic_faces, crema_d, ravdess, mead")
     parser.add_argument("--dataset-config", help="TFDS builder config (builder default if unset)")
     parser.add_argument("--fold", type=int, default=0, help="test fold")
+    parser.add_argument(
+        "--validation",
+        default="actors",
+        choices=VALIDATION_PROTOCOLS,
+        help="clips that select the checkpoint: actors (default): a seeded share of the"
+        " training actors, training uses the other K-1 folds' other actors; fold: the next"
+        " fold, training uses K-2 folds; test: the test fold itself (optimistic, as some"
+        " papers; every output says so)",
+    )
+    parser.add_argument(
+        "--validation-share",
+        type=float,
+        help="--validation actors: the share of the training actors held out (default 0.1)",
+    )
     parser.add_argument("--strategy", default="cascaded_vit", choices=STRATEGIES)
     parser.add_argument(
         "--encoder",
@@ -159,6 +175,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.augment is not None:  # bare --augment: all; "none": none
         args.augment = [a for a in args.augment or ["flip", "translate"] if a != "none"]
+    if args.validation == "actors" and args.validation_share is None:
+        args.validation_share = 0.1  # other protocols refuse a share (refused_flags)
     defaults = DATASET_TRAINING_DEFAULTS.get(args.dataset.split("/")[0], TRAINING_DEFAULTS)
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -190,6 +208,11 @@ def resolve_precision(mode):
 def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
+    if args.validation_share is not None and args.validation != "actors":
+        problems.append(
+            f"--validation-share: only --validation actors holds out a share of the training"
+            f" actors; --validation {args.validation} validates on a whole fold"
+        )
     if args.backup_every_steps is not None and args.distribute != "multi_worker":
         problems.append(
             "--backup-every-steps: Keras fit's BackupAndRestore restarts an interrupted epoch"
@@ -274,8 +297,8 @@ def random_encoder_warning(dataset_name, encoder_name):
 
 
 # Run settings that may change when an unfinished run is resumed: how it reports, not what
-# it trains.
-RESUMABLE_CHANGES = ("verbose", "export", "force_resume", "backup_every_steps")
+# it trains (`arguments` repeats the flags as given: their changes are reported once).
+RESUMABLE_CHANGES = ("verbose", "export", "force_resume", "backup_every_steps", "arguments")
 
 
 def completed_epochs(backup_dir):
@@ -304,6 +327,20 @@ def encoder_record(name, backbone):
     return record
 
 
+def protocol_record(builder, protocol):
+    """What the run config says about its clips: each part's splits, actors and size."""
+    record = {}
+    for part, selection in protocol.items():
+        size = selection.num_examples
+        if size is None:  # whole splits: TFDS knows their sizes
+            size = sum(builder.info.splits[name].num_examples for name in selection.splits)
+        record[f"{part}_splits"] = list(selection.splits)
+        record[f"{part}_clips"] = int(size)
+        if selection.actors is not None:
+            record[f"{part}_actors"] = list(selection.actors)
+    return record
+
+
 def main(argv=None):
     args = parse_args(argv)
     refused = refused_flags(args)
@@ -322,7 +359,7 @@ def main(argv=None):
     jit_compile = resolve_jit(args.jit_compile, strategy) and args.distribute != "multi_worker"
     print(f"replicas: {strategy.num_replicas_in_sync}, policy: {precision}, XLA: {jit_compile}")
 
-    # 2. Data: the fold's train / validation / test splits (validation = other actors).
+    # 2. Data: the fold's train / validation / test clips (validation: --validation).
     builder = load_builder(
         args.dataset,
         data_dir=args.data_dir,
@@ -342,10 +379,18 @@ def main(argv=None):
     warning = random_encoder_warning(dataset_name, encoder_name)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    protocol = fold_protocol(
+        builder, args.fold, args.validation, args.validation_share or 0.1, args.seed
+    )
+    if args.validation == "test":
+        print("WARNING: --validation test selects the checkpoint on the test fold: every "
+              "result of this run is optimistic (marked so in its metrics).",
+              file=sys.stderr)  # fmt: skip
     data = make_fold_datasets(
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
         augment=args.augment, shuffle_labels=args.shuffle_labels,
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
+        protocol=protocol,
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -353,7 +398,7 @@ def main(argv=None):
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
         statistics = localisation_statistics(  # of the targets the heads train on
-            builder, builder_fold_splits(builder, args.fold)["train"], augment=args.augment
+            builder, protocol["train"], augment=args.augment
         )
     learning_rate = args.lr
     if args.lr_schedule == "cosine":
@@ -380,6 +425,8 @@ def main(argv=None):
 
     config = {
         **vars(args),
+        "arguments": dict(vars(args)),  # the flags as given (the keys above get resolved)
+        **protocol_record(builder, protocol),
         "run_dir": run_dir,
         "dataset_name": dataset_name,
         "dataset_config": builder.builder_config.name if builder.builder_config else None,

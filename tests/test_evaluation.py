@@ -62,3 +62,27 @@ def test_box_iou_and_landmark_nme_known_values():
     target = np.array([0.3, 0.4, 0.7, 0.4, 0.5, 0.55, 0.35, 0.7, 0.65, 0.7])
     shifted = target + np.tile([0.04, 0.0], 5)  # every point 0.04 right; eyes 0.4 apart
     assert landmark_nme(shifted, target) == pytest.approx(0.1)
+
+
+def test_ensemble_averages_probabilities_clip_by_clip_known_values():
+    """Worked by hand: two runs, their clips in different orders. For clip b, run 0 says
+    class 1 (p 0.98) and run 1 splits between classes 0 and 2: the mean probability picks
+    class 1 (0.49 vs 0.26); the mean logit (a geometric mean) would pick class 0."""
+    from mtcae_keras.training.run_summary import ensemble_predictions
+
+    first = {"clip_id": np.array(["a", "b"]), "label": np.array([0, 1]),
+             "logits": np.log([[0.7, 0.2, 0.1], [0.02, 0.98, 1e-6]]),
+             "pred_boxes": np.zeros((2, 1, 4))}  # fmt: skip
+    second = {"clip_id": np.array(["b", "a"]), "label": np.array([1, 0]),
+              "logits": np.log([[0.5, 1e-6, 0.5], [0.5, 0.25, 0.25]]),
+              "pred_boxes": np.ones((2, 1, 4))}  # fmt: skip
+    ensemble = ensemble_predictions([first, second])
+    assert list(ensemble["clip_id"]) == ["a", "b"]
+    np.testing.assert_allclose(
+        ensemble["probabilities"], [[0.6, 0.225, 0.175], [0.26, 0.49, 0.25]], atol=2e-6
+    )
+    assert list(ensemble["logits"].argmax(-1)) == [0, 1]
+    assert np.mean([first["logits"][1], second["logits"][0]], 0).argmax() == 0
+    np.testing.assert_allclose(ensemble["pred_boxes"], 0.5)
+    with pytest.raises(ValueError, match="other clips"):
+        ensemble_predictions([first, {**second, "clip_id": np.array(["b", "c"])}])

@@ -240,7 +240,7 @@ def test_the_training_set_is_shuffled_encoded_and_in_the_same_order(tiny_builder
     from mtcae_keras.data.input_pipeline import make_fold_datasets
     from mtcae_keras.data.input_pipeline import to_model_io
 
-    train = make_fold_datasets(tiny_builder, 0, batch_size=4, seed=5)["train"]
+    train = make_fold_datasets(tiny_builder, 0, batch_size=4, seed=5, validation="fold")["train"]
     graph = graph_pb2.GraphDef.FromString(train._as_serialized_graph().numpy())
     shuffles = [
         list(n.attr["output_types"].list.type)

@@ -9,10 +9,14 @@ The JSON settings (all optional): `epochs` (8), `batch_size` (16), `lr` (1e-3), 
 `decoder` (`tiny`), `decoder_overrides` (e.g. dropout rates), `encoder` (overrides of the
 `videomae_synthetic` preset, e.g. `patch_size`, `tubelet_size`), `loss_weights`, `augment`,
 `dataset_config` (`small`), `standardize_targets` (box and landmark heads predict
-standardised targets, `localisation_statistics`), `fold` (0), `seed` (0), `stop_after`
-(epochs run of the `epochs`-long schedule; all by default). Prints train / validation expression
-accuracy per epoch and the test accuracy whenever validation improves; the last line is
-`RESULT <settings> best val V test T ep E time S`. The issue-4 notes' tables come from it.
+standardised targets, `localisation_statistics`), `fold` (0), `validation` (`actors`:
+train.py's `--validation`), `seed` (0), `stop_after` (epochs run of the `epochs`-long
+schedule; all by default). Prints train / validation expression accuracy per epoch; the last
+line is `RESULT <settings> best val V ep E time S`.
+
+A tuning tool: it reports validation accuracy only and never reads the test fold, so that a
+recipe chosen with it can be reported on the test folds once (`cross_validate.py`). (Until
+session 7 it also printed the test accuracy; the issue-4 notes' tables come from that version.)
 """
 
 import argparse
@@ -36,7 +40,7 @@ def main(argv=None):
 
     from mtcae_keras import VideoMAEBackbone
     from mtcae_keras import build_mtcae_model
-    from mtcae_keras.data.input_pipeline import builder_fold_splits
+    from mtcae_keras.data.input_pipeline import fold_protocol
     from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import localisation_statistics
     from mtcae_keras.data.input_pipeline import make_fold_datasets
@@ -50,13 +54,16 @@ def main(argv=None):
     strategy = cfg.get("strategy", "cascaded_vit")
     tasks = ("expression",) if strategy == "stl" else ("boxes", "landmarks", "expression")
     seed = cfg.get("seed", 0)
+    protocol = fold_protocol(builder, cfg.get("fold", 0), cfg.get("validation", "actors"),
+                             seed=seed)  # fmt: skip
+    protocol = {part: protocol[part] for part in ("train", "validation")}  # never the test fold
     data = make_fold_datasets(builder, cfg.get("fold", 0), cfg.get("batch_size", 16), "imagenet",
-                              tasks, seed=seed, augment=cfg.get("augment", False))  # fmt: skip
+                              tasks, seed=seed, augment=cfg.get("augment", False),
+                              protocol=protocol)  # fmt: skip
     encoder = {**BACKBONE_PRESETS["videomae_synthetic"], **cfg.get("encoder", {})}
     statistics = None
     if cfg.get("standardize_targets"):
-        train = builder_fold_splits(builder, cfg.get("fold", 0))["train"]
-        statistics = localisation_statistics(builder, train, augment=cfg.get("augment"))
+        statistics = localisation_statistics(builder, protocol["train"], augment=cfg.get("augment"))
     model = build_mtcae_model(VideoMAEBackbone(**encoder), strategy, 6, num_frames=16,
                               decoder=cfg.get("decoder", "tiny"), freeze_encoder=False,
                               target_statistics=statistics,
@@ -70,7 +77,7 @@ def main(argv=None):
                         jit_compile=True)  # fmt: skip
     print(f"{model.count_params():,} parameters, {steps} steps", flush=True)
     accuracy = "expression_accuracy" if strategy != "stl" else "accuracy"
-    best, start = (-1.0, float("nan"), -1), time.time()
+    best, start = (-1.0, -1), time.time()
     for epoch in range(cfg.get("stop_after", epochs)):
         history = model.fit(data["train"], validation_data=data["validation"],
                             epochs=epoch + 1, initial_epoch=epoch, verbose=0).history  # fmt: skip
@@ -80,11 +87,9 @@ def main(argv=None):
             line += f" val box/landmark mse {history['val_boxes_loss'][-1]:.4f}"
             line += f"/{history['val_landmarks_loss'][-1]:.4f}"
         if val > best[0]:
-            test = model.evaluate(data["test"], verbose=0, return_dict=True)[accuracy]
-            best = (val, test, epoch)
-            line += f" test {test:.3f}"
+            best = (val, epoch)
         print(line, flush=True)
-    print(f"RESULT {json.dumps(cfg)} best val {best[0]:.3f} test {best[1]:.3f} ep {best[2]} "
+    print(f"RESULT {json.dumps(cfg)} best val {best[0]:.3f} ep {best[1]} "
           f"time {time.time() - start:.0f}", flush=True)  # fmt: skip
     return 0
 

@@ -1,5 +1,6 @@
 """tf.data input pipeline: built TFDS splits -> (normalised video, targets, sample weights)."""
 
+import dataclasses
 import importlib
 from functools import partial
 
@@ -90,20 +91,156 @@ def builder_fold_splits(builder, fold, num_folds=None):
     return splits
 
 
+# How `--fold k` chooses the clips that select checkpoints (`fold_protocol`).
+VALIDATION_PROTOCOLS = ("actors", "fold", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSelection:
+    """The clips of some splits, optionally only those of some actors.
+
+    Args:
+        splits: tuple of split names, read in this order.
+        actors: tuple of the actor names kept, or None for every actor of `splits`.
+        num_examples: int or None. The clips selected, when known (a filtered `tf.data`
+            pipeline does not know its length; Keras `fit` and the schedules need it).
+    """
+
+    splits: tuple
+    actors: tuple = None
+    num_examples: int = None
+
+    @classmethod
+    def of(cls, value):
+        """`value` as a selection: a `SplitSelection`, or split names (every actor)."""
+        if isinstance(value, cls):
+            return value
+        return cls(tuple([value] if isinstance(value, str) else value))
+
+    def keeps(self, actor):
+        """Whether a clip of `actor` (a string tensor) is selected: a boolean tensor."""
+        if self.actors is None:
+            return tf.constant(True)
+        return tf.reduce_any(tf.equal(actor, tf.constant(self.actors)))
+
+
+def validation_actors(actors, labels, share=0.1, seed=0):
+    """Whole actors held out of the training actors to select checkpoints on.
+
+    `max(1, round(share * n))` of the `n` actors, drawn in a seeded order; stratified by
+    class where possible: actors that add a class the held-out set lacks are taken first
+    (until every class is covered), so a dataset whose actors show only some classes still
+    validates on all of them. Where every actor shows every class (CREMA-D, RAVDESS,
+    synthetic_faces) this is a seeded draw of whole actors.
+
+    Args:
+        actors: array of the actor of each clip.
+        labels: array of the label of each clip.
+        share: float in (0, 1). The share of the actors held out.
+        seed: int. Draw seed.
+
+    Returns:
+        Sorted tuple of actor names.
+    """
+    actors, labels = np.asarray(actors).astype(str), np.asarray(labels)
+    names = np.unique(actors)
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"The validation share must be in (0, 1); got {share}.")
+    count = max(1, int(round(share * len(names))))
+    if count >= len(names):
+        raise ValueError(
+            f"{len(names)} training actor(s) cannot give {count} validation actor(s) and keep "
+            "one to train on: use --validation fold or a dataset with more actors."
+        )
+    order = np.random.default_rng(seed).permutation(names)
+    classes = {actor: set(labels[actors == actor].tolist()) for actor in names}
+    everything, covered, chosen = set(labels.tolist()), set(), []
+    for actor in order:  # first the actors that add a class not yet covered
+        if len(chosen) == count or covered == everything:
+            break
+        if classes[actor] - covered:
+            chosen.append(actor)
+            covered |= classes[actor]
+    for actor in order:  # then the seeded order
+        if len(chosen) == count:
+            break
+        if actor not in chosen:
+            chosen.append(actor)
+    return tuple(sorted(str(actor) for actor in chosen))
+
+
+def fold_protocol(builder, fold, validation="actors", validation_share=0.1, seed=0,
+                  num_folds=None):  # fmt: skip
+    """The train / validation / test clips of cross-validation fold `fold`.
+
+    The test clips are always those of `fold{fold}`. The validation clips select the
+    checkpoint:
+    - `actors` (the default): a seeded share of the training actors (`validation_actors`),
+      so training uses the other K-1 folds less those actors, as the papers' 5-fold
+      protocol trains on 80% of the data;
+    - `fold`: the next fold, `fold_splits`: training uses K-2 folds (60% with 5 folds);
+    - `test`: the test fold itself, as several DFER papers select: training uses all K-1
+      folds, and every result of such a run is optimistic.
+    No actor is in two of train / validation / test (except validation = test under `test`).
+
+    Args:
+        builder: a prepared TFDS builder with `fold0..fold{K-1}` splits.
+        fold: int. The test fold.
+        validation: str. One of `VALIDATION_PROTOCOLS`.
+        validation_share: float. Under `actors`, the share of the training actors held out.
+        seed: int. Under `actors`, the seed of the actors' draw.
+        num_folds: int. Folds of the dataset (`builder.num_folds` if None).
+
+    Returns:
+        dict `train`, `validation`, `test` -> `SplitSelection`.
+    """
+    if validation not in VALIDATION_PROTOCOLS:
+        raise ValueError(
+            f"Unknown validation protocol {validation!r}; choose one of {VALIDATION_PROTOCOLS}."
+        )
+    splits = builder_fold_splits(builder, fold, num_folds)
+    if validation == "fold":
+        return {part: SplitSelection.of(names) for part, names in splits.items()}
+    others = tuple(sorted(splits["train"] + splits["validation"]))
+    test = SplitSelection.of(splits["test"])
+    if validation == "test":
+        return {"train": SplitSelection(others), "validation": test, "test": test}
+    meta = split_metadata(builder, others, ("actor", "label"))
+    actors = meta["actor"].astype(str)
+    held_out = validation_actors(actors, meta["label"], validation_share, seed)
+    training = tuple(sorted(set(actors.tolist()) - set(held_out)))
+    held = int(np.isin(actors, held_out).sum())
+    return {"train": SplitSelection(others, training, len(actors) - held),
+            "validation": SplitSelection(others, held_out, held), "test": test}  # fmt: skip
+
+
+def read_selection(builder, selection, **as_dataset_kwargs):
+    """The examples of a `SplitSelection` with their `video` still encoded (decode them
+    with `decode_video`): clips of other actors are dropped before any frame is decoded."""
+    selection = SplitSelection.of(selection)
+    ds = builder.as_dataset(split="+".join(selection.splits),
+                            decoders={"video": tfds.decode.SkipDecoding()},
+                            **as_dataset_kwargs)  # fmt: skip
+    if selection.actors is not None:
+        ds = ds.filter(lambda example: selection.keeps(example["actor"]))
+        if selection.num_examples is not None:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(selection.num_examples))
+    return ds
+
+
 def split_metadata(builder, split_names, keys=("clip_id", "label")):
     """Non-video features of whole splits as numpy arrays, read without decoding any frame.
 
     Args:
         builder: a prepared TFDS builder.
-        split_names: list of split names, read in this order.
+        split_names: list of split names, read in this order, or a `SplitSelection` (only
+            the clips of its actors).
         keys: features to return (any but `video`).
 
     Returns:
         dict key -> array with one row per example.
     """
-    ds = builder.as_dataset(
-        split="+".join(split_names), decoders={"video": tfds.decode.SkipDecoding()}
-    )
+    ds = read_selection(builder, split_names)
     ds = ds.map(lambda example: {key: example[key] for key in keys}).batch(1024)
     collected = {key: [] for key in keys}
     for batch in ds.as_numpy_iterator():
@@ -164,7 +301,7 @@ def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_
 
     Args:
         builder: a prepared TFDS builder with `boxes`, `landmarks` and `face_found`.
-        split_names: the (training) splits to measure.
+        split_names: the (training) splits to measure (names or a `SplitSelection`).
         min_std: float. Floor of the standard deviation (constant coordinates).
         augment: the training augmentations (`AUGMENTATIONS` names) the statistics describe.
         max_shift: float. `random_translate`'s largest shift, a fraction of the frame size.
@@ -205,7 +342,8 @@ def shuffled_label_table(builder, split_names, seed=0):
 
     Args:
         builder: a prepared TFDS builder.
-        split_names: the splits whose labels are permuted among themselves.
+        split_names: the splits whose labels are permuted among themselves (names or a
+            `SplitSelection`).
         seed: int. Permutation seed.
     """
     meta = split_metadata(builder, split_names)
@@ -414,6 +552,9 @@ def make_fold_datasets(
     shuffle_labels=None,
     image_size=None,
     train_fraction=None,
+    validation="actors",
+    validation_share=0.1,
+    protocol=None,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -439,6 +580,13 @@ def make_fold_datasets(
         train_fraction: float in (0, 1] or None. Train on a stratified subset of the
             training clips of this size, drawn with `seed` (`labelled_subset_table`);
             validation and test are whole.
+        validation: str. The clips that select checkpoints, a `VALIDATION_PROTOCOLS` name
+            (`fold_protocol`): `actors` (default) a seeded share of the training actors,
+            `fold` the next fold, `test` the test fold (optimistic).
+        validation_share: float. Under `actors`, the share of training actors held out.
+        protocol: dict `train` / `validation` / `test` -> `SplitSelection` (or split
+            names): the clips of each part, when the caller has chosen them
+            (`fold_protocol(...)`); `fold`, `validation` and `validation_share` are unused.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -446,28 +594,30 @@ def make_fold_datasets(
     augment = augmentation_names(augment)
     if train_fraction is not None and not 0.0 < train_fraction <= 1.0:
         raise ValueError(f"The labelled fraction must be in (0, 1]; got {train_fraction}.")
-    splits = builder_fold_splits(builder, fold, num_folds)
+    if protocol is None:
+        protocol = fold_protocol(builder, fold, validation, validation_share, seed, num_folds)
     out = {}
-    for part, split_names in splits.items():
+    video_feature = builder.info.features["video"]
+    for part, selection in protocol.items():
+        selection = SplitSelection.of(selection)
         training = part == "train"
         if training:
             # Shuffle the encoded clips, decode after: a buffer of 512 decoded 16x224x224
             # clips would hold 1.2 GB; encoded, a few percent of that. The order is the same.
             # The file order is seeded too: TFDS draws an unseeded one otherwise.
-            ds = builder.as_dataset(split="+".join(split_names), shuffle_files=True,
-                                    read_config=tfds.ReadConfig(shuffle_seed=seed),
-                                    decoders={"video": tfds.decode.SkipDecoding()})  # fmt: skip
+            ds = read_selection(builder, selection, shuffle_files=True,
+                                read_config=tfds.ReadConfig(shuffle_seed=seed))  # fmt: skip
             if train_fraction is not None and train_fraction < 1.0:
-                subset, _ = labelled_subset_table(builder, split_names, train_fraction, seed)
+                subset, kept = labelled_subset_table(builder, selection, train_fraction, seed)
                 ds = ds.filter(lambda ex, subset=subset: subset.lookup(ex["clip_id"]) > 0)
+                ds = ds.apply(tf.data.experimental.assert_cardinality(kept))
             if shuffle_labels is not None:
-                table = shuffled_label_table(builder, split_names, shuffle_labels)
+                table = shuffled_label_table(builder, selection, shuffle_labels)
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            ds = ds.map(partial(_decode_video, builder.info.features["video"]),
-                        num_parallel_calls=tf.data.AUTOTUNE)  # fmt: skip
         else:
-            ds = builder.as_dataset(split="+".join(split_names))
+            ds = read_selection(builder, selection)
+        ds = ds.map(partial(_decode_video, video_feature), num_parallel_calls=tf.data.AUTOTUNE)
         if training:
             for name in AUGMENTATIONS:  # a fixed order, whatever the order asked
                 if name in augment:

@@ -17,10 +17,26 @@ def load_run_config(run_dir):
         return json.load(file)
 
 
+def run_protocol(config, builder):
+    """The `fold_protocol` a run trained under (runs from before `--validation`: `fold`)."""
+    from mtcae_keras.data.input_pipeline import fold_protocol
+
+    validation = config.get("validation", "fold")
+    share = config.get("validation_share") or 0.1
+    return fold_protocol(builder, config["fold"], validation, share, config.get("seed", 0))
+
+
+def is_optimistic(config):
+    """Whether a run selected its checkpoint on its test fold (`--validation test`)."""
+    return config.get("validation") == "test"
+
+
 def predict_test_fold(run_dir, data_dir=None):
     """Predictions of `checkpoints/best.keras` on the run's test fold, as numpy arrays."""
     import keras
 
+    from mtcae_keras.data.input_pipeline import SplitSelection
+    from mtcae_keras.data.input_pipeline import builder_fold_splits
     from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import make_fold_datasets
 
@@ -35,9 +51,10 @@ def predict_test_fold(run_dir, data_dir=None):
         config=config["dataset_config"],
     )
     tasks = tuple(config["tasks"])
+    test_fold = SplitSelection.of(builder_fold_splits(builder, config["fold"])["test"])
     test = make_fold_datasets(
         builder, config["fold"], config["batch_size"], config["normalization"], tasks,
-        with_metadata=True, image_size=model.input.shape[2:4],
+        with_metadata=True, image_size=model.input.shape[2:4], protocol={"test": test_fold},
     )["test"]  # fmt: skip
     collected = {}
     for video, targets, weights, meta in test:
@@ -62,15 +79,13 @@ def predict_test_fold(run_dir, data_dir=None):
 def training_mean_localisation(run_dir, data_dir=None):
     """The trivial localisation baseline of a run: the training folds' mean boxes and
     landmarks per frame index (over frames with a face), `(frames, 4)` and `(frames, 10)`."""
-    from mtcae_keras.data.input_pipeline import builder_fold_splits
     from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import localisation_statistics
 
     config = load_run_config(run_dir)
     builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
                            config=config["dataset_config"])  # fmt: skip
-    train = builder_fold_splits(builder, config["fold"])["train"]
-    statistics = localisation_statistics(builder, train)
+    statistics = localisation_statistics(builder, run_protocol(config, builder)["train"])
     return statistics["boxes"][0], statistics["landmarks"][0]
 
 
@@ -134,7 +149,9 @@ def evaluate_run(run_dir, export=False, data_dir=None):
     class_names = config["class_names"]
     metrics = metrics_from_predictions(predictions, class_names)
     metrics.update({"fold": config["fold"], "strategy": config["strategy"],
-                    "dataset": config["dataset_name"], "checkpoint": "best"})  # fmt: skip
+                    "dataset": config["dataset_name"], "checkpoint": "best",
+                    "validation": config.get("validation", "fold"),
+                    "optimistic": is_optimistic(config)})  # fmt: skip
     if "pred_boxes" in predictions:  # the bar a localisation head has to clear
         mean_boxes, mean_landmarks = training_mean_localisation(run_dir, data_dir)
         count = len(predictions["boxes"])
@@ -153,7 +170,7 @@ def evaluate_run(run_dir, export=False, data_dir=None):
         metrics["confusion_matrix"], class_names,
         os.path.join(run_dir, "confusion_matrix.png"),
         f"{config['dataset_name']} fold {config['fold']} {config['strategy']}: "
-        f"UAR {100 * metrics['uar']:.1f}",
+        f"UAR {100 * metrics['uar']:.1f}" + (" (optimistic)" if metrics["optimistic"] else ""),
     )  # fmt: skip
     if export:
         from mtcae_keras.export import export_saved_model

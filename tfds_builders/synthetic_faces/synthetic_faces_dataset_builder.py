@@ -19,6 +19,8 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
         num_frames: frames per clip.
         num_actors: synthetic actors (subjects); dealt to folds round-robin.
         clips_per_class: clips per actor and expression.
+        class_clips: tuple of clips per actor of each expression (in `CLASS_NAMES` order),
+            for unequal classes; overrides `clips_per_class` when set.
         num_folds: subject-independent folds.
         seed: generation seed.
     """
@@ -27,8 +29,15 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
     num_frames: int = 16
     num_actors: int = 20
     clips_per_class: int = 6
+    class_clips: tuple = None
     num_folds: int = 5
     seed: int = 0
+
+    def clips_of(self, label):
+        """Clips per actor of expression `label`."""
+        if self.class_clips is None:
+            return self.clips_per_class
+        return self.class_clips[CLASS_NAMES.index(label)]
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -63,6 +72,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             image_size=32,
             num_actors=5,
             clips_per_class=1,
+        ),
+        SyntheticFacesConfig(
+            name="tiny_unbalanced",
+            description="32x32 frames, 5 actors with unequal classes (ANG 3, HAP 2, others 1"
+            " clip each): WAR and UAR differ on every fold (tests of the metrics).",
+            image_size=32,
+            num_actors=5,
+            class_clips=(3, 1, 1, 2, 1, 1),
         ),
     ]
     DEFAULT_CONFIG_NAME = "small"
@@ -102,7 +119,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         renderer = SyntheticFaceRenderer(config.image_size, config.num_frames, config.seed)
         for actor in actors:
             for label in CLASS_NAMES:
-                for clip in range(config.clips_per_class):
+                for clip in range(config.clips_of(label)):
                     example = renderer.render(actor, label, clip)
                     clip_id = f"S{actor:03d}_{label}_{clip:02d}"
                     yield (
