@@ -171,7 +171,14 @@ def build_pretrainer(args, info):
         return args.encoder, MaskedVideoPretrainer.from_preset(
             args.encoder, **overrides, **settings
         )
-    name, encoder = build_backbone(args, info)
+    name, encoder = build_backbone(argparse.Namespace(**{**vars(args), "clip_frames": None}), info)
+    stored = info.features["video"].shape[0]
+    if encoder.num_frames != stored:  # no temporal sampling here: every stored frame is used
+        sys.exit(
+            f"--encoder {name} takes {encoder.num_frames}-frame clips; {args.dataset} stores "
+            f"{stored} frames per clip, and pre-training takes every stored frame. Use an "
+            f"encoder of {stored} frames."
+        )
     decoder = {"decoder_hidden_dim": args.decoder_hidden_dim or 384,
                "decoder_num_layers": args.decoder_num_layers or 4,
                "decoder_num_heads": args.decoder_num_heads or 6}  # fmt: skip

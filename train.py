@@ -31,6 +31,7 @@ from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import VALIDATION_PROTOCOLS  # noqa: E402
 from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import fold_protocol  # noqa: E402
+from mtcae_keras.data.input_pipeline import frame_ratio  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
@@ -49,6 +50,7 @@ from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
 GENERATED_DATASETS = ("synthetic_faces",)
 DEFAULT_ENCODERS = {"synthetic_faces": "videomae_synthetic"}
 DEFAULT_DECODERS = {"synthetic_faces": "tiny"}
+DEFAULT_CLIP_FRAMES = 16  # the papers' clips
 # Training defaults: the paper's for the real datasets; for synthetic_faces, the best recipe
 # measured within the demo's 10-minute budget on a 2-core CPU (README, issue 4 notes).
 TRAINING_DEFAULTS = {"epochs": 100, "batch_size": 16, "lr_schedule": "plateau", "augment": [],
@@ -89,6 +91,14 @@ def parse_args(argv=None):
         type=int,
         help="frame size of the encoder, for checkpoints trained at another size than they"
         " assume (VideoMAE: 224, MAE-DFER: 160); the frames are resized to it",
+    )
+    parser.add_argument(
+        "--clip-frames",
+        type=int,
+        help="frames per clip the model takes (default 16, or all the dataset stores if fewer;"
+        " checkpoints: their own); from a dataset that stores a multiple of it, training takes"
+        " a random phase of each clip (temporal jitter) and testing the middle one"
+        " (evaluate.py --views N averages N phases)",
     )
     parser.add_argument("--decoder", help=f"decoder preset: {sorted(DECODER_PRESETS)}")
     parser.add_argument(
@@ -263,22 +273,33 @@ def best_logged_value(log_path, monitor, mode):
 def build_backbone(args, info):
     """The encoder `--encoder` names (the dataset's default if unset), and that name.
 
-    VideoMAE presets are built at the dataset's clip size; LGI-Former presets and every
-    checkpoint keep their own (the input pipeline resizes the frames to it), unless
-    `--encoder-image-size` says otherwise. The frame count must be the dataset's.
+    VideoMAE presets are built at the dataset's clip size and `--clip-frames` frames (16, or
+    what the dataset stores if fewer); LGI-Former presets and every checkpoint keep their
+    own size and frame count (the input pipeline resizes the frames), unless
+    `--encoder-image-size` says otherwise. The dataset must store the encoder's frame count
+    or a multiple of it (then each clip gives one of several phases: `temporal_indices`).
     """
-    num_frames, height = info.features["video"].shape[:2]
+    stored, height = info.features["video"].shape[:2]
     name = args.encoder or DEFAULT_ENCODERS.get(args.dataset.split("/")[0], "videomae_base")
     overrides = {}
     if name in VideoMAEBackbone.presets():
-        overrides = {"image_size": height, "num_frames": num_frames}
+        frames = args.clip_frames or min(stored, DEFAULT_CLIP_FRAMES)
+        overrides = {"image_size": height, "num_frames": frames}
     if args.encoder_image_size:
         overrides["image_size"] = args.encoder_image_size
     backbone = load_encoder(name, **overrides)
-    if backbone.num_frames != num_frames:
+    if args.clip_frames and backbone.num_frames != args.clip_frames:
+        sys.exit(
+            f"--clip-frames {args.clip_frames}: --encoder {name} takes {backbone.num_frames}-"
+            "frame clips; leave --clip-frames out or choose an encoder of that many frames."
+        )
+    try:
+        frame_ratio(stored, backbone.num_frames)
+    except ValueError:
         sys.exit(
             f"--encoder {name} takes {backbone.num_frames}-frame clips; {args.dataset} stores "
-            f"{num_frames} frames per clip. Use an encoder of {num_frames} frames."
+            f"{stored} frames per clip, not a multiple of {backbone.num_frames}. Use an "
+            "encoder (or --clip-frames) whose frame count divides the stored one."
         )
     return name, backbone
 
@@ -390,7 +411,7 @@ def main(argv=None):
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
         augment=args.augment, shuffle_labels=args.shuffle_labels,
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
-        protocol=protocol,
+        protocol=protocol, num_frames=backbone.num_frames,
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -398,7 +419,7 @@ def main(argv=None):
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
         statistics = localisation_statistics(  # of the targets the heads train on
-            builder, protocol["train"], augment=args.augment
+            builder, protocol["train"], augment=args.augment, num_frames=backbone.num_frames
         )
     learning_rate = args.lr
     if args.lr_schedule == "cosine":
@@ -434,6 +455,8 @@ def main(argv=None):
         **encoder_record(encoder_name, backbone),
         "encoder_config": backbone.get_config(),
         "decoder": decoder,
+        "stored_frames": int(builder.info.features["video"].shape[0]),
+        "model_frames": int(backbone.num_frames),
         "freeze_encoder": freeze,
         "class_names": list(class_names),
         "tasks": list(tasks),

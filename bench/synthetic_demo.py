@@ -30,7 +30,7 @@ _COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_
            "decoder", "epochs",
            "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
            "monitor", "lr_patience", "stop_patience", "seed", "data_dir",
-           "train_fraction", "validation", "validation_share")  # fmt: skip
+           "train_fraction", "validation", "validation_share", "clip_frames")  # fmt: skip
 _SWITCHES = ("freeze_encoder", "standardize_targets", "decay_exclusions")
 
 

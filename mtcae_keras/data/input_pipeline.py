@@ -286,7 +286,8 @@ def _shifted_statistics(values, face, offsets, axis, min_std):
     return {key: (means[key], np.maximum(np.sqrt(variances[key]), min_std)) for key in values}
 
 
-def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_shift=0.08):
+def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_shift=0.08,
+                            num_frames=None):  # fmt: skip
     """Mean and standard deviation of the box and landmark targets per frame index.
 
     Over the frames with a face (`face_found`), read without decoding video. The mean is the
@@ -305,6 +306,9 @@ def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_
         min_std: float. Floor of the standard deviation (constant coordinates).
         augment: the training augmentations (`AUGMENTATIONS` names) the statistics describe.
         max_shift: float. `random_translate`'s largest shift, a fraction of the frame size.
+        num_frames: int. Frames per clip the model takes, when the dataset stores a multiple
+            of it: the statistics are then those of the mixture of every phase the training
+            clips' temporal jitter draws (`random_temporal_jitter`). None: as stored.
 
     Returns:
         dict `boxes` / `landmarks` -> `(mean, std)`, float32 arrays `(frames, 4)` /
@@ -312,6 +316,11 @@ def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_
     """
     augment = augmentation_names(augment)
     meta = split_metadata(builder, split_names, ("boxes", "landmarks", "face_found"))
+    stored = meta["boxes"].shape[1]
+    ratio = frame_ratio(stored, num_frames or stored)
+    if ratio > 1:  # each phase an equally likely sample of `num_frames` frames
+        meta = {key: np.concatenate([value[:, phase::ratio] for phase in range(ratio)])
+                for key, value in meta.items()}  # fmt: skip
     face = meta["face_found"]
     _, height, width, _ = builder.info.features["video"].shape[-4:]
     values = {"boxes": meta["boxes"], "landmarks": meta["landmarks"]}
@@ -519,6 +528,66 @@ def resize_video(video, image_size):
     return tf.image.resize(tf.cast(video, tf.float32), image_size, antialias=True)
 
 
+# Per-frame features, sampled together when a clip stores more frames than the model takes.
+FRAME_FEATURES = ("video", "boxes", "landmarks", "face_found")
+
+
+def frame_ratio(stored, frames):
+    """`stored // frames`, after checking that `frames` evenly spaced frames can be taken
+    from `stored` with every phase the same length."""
+    if stored < frames or stored % frames:
+        raise ValueError(
+            f"A model of {frames}-frame clips cannot sample a dataset that stores {stored} "
+            f"frames per clip: the stored frames must be a multiple of {frames} (build the "
+            "dataset with more frames, or choose --clip-frames accordingly)."
+        )
+    return stored // frames
+
+
+def temporal_indices(stored, frames, offset):
+    """Indices of `frames` of `stored` frames, evenly spaced over the clip.
+
+    Frame `j` of the sample is stored frame `floor((j + offset) * stored / frames)`: with
+    `r = stored / frames` (an integer), `j * r + floor(offset * r)`, one of the clip's `r`
+    phases. Training draws `offset` uniformly in [0, 1) (temporal jitter); testing takes
+    the middle phase, or `views` phases at offsets `(v + 0.5) / views` (`view_offsets`),
+    which with `views = r` are every phase, so the views cover the clip. A clip stored with
+    `frames` frames gives `range(frames)` for every offset: today's 16 of 16.
+
+    Args:
+        stored: int. Frames the clip stores.
+        frames: int. Frames the model takes.
+        offset: float or scalar tensor in [0, 1).
+    """
+    ratio = frame_ratio(stored, frames)
+    phase = tf.cast(tf.floor(tf.cast(offset, tf.float32) * ratio), tf.int32)
+    return tf.range(frames) * ratio + tf.clip_by_value(phase, 0, ratio - 1)
+
+
+def view_offsets(views):
+    """The `temporal_indices` offsets of `views` evenly spaced test views."""
+    if views < 1:
+        raise ValueError(f"The number of views must be positive; got {views}.")
+    return [(view + 0.5) / views for view in range(views)]
+
+
+def sample_frames(example, frames, offset):
+    """An example with its per-frame features (`FRAME_FEATURES`, the video still encoded or
+    decoded) reduced to the `frames` frames `temporal_indices` picks at `offset`."""
+    stored = int(example["video"].shape[0])
+    if stored == frames:
+        return example
+    indices = temporal_indices(stored, frames, offset)
+    return {**example, **{key: tf.gather(example[key], indices)
+                          for key in FRAME_FEATURES if key in example}}  # fmt: skip
+
+
+def random_temporal_jitter(example, frames, seed=None):
+    """`sample_frames` at a random phase (offset uniform in [0, 1)): the training clips'
+    temporal jitter when the dataset stores more frames than the model takes."""
+    return sample_frames(example, frames, tf.random.uniform((), seed=seed))
+
+
 def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None):
     """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
 
@@ -535,7 +604,10 @@ def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None)
 
 
 def _decode_video(feature, example):
-    return {**example, "video": feature.decode_example(example["video"])}
+    """Decodes the (possibly sampled: `sample_frames`) encoded frames of `example`."""
+    video = feature.decode_example(example["video"])
+    frames = example["video"].shape[0]  # static: the stored or the sampled count
+    return {**example, "video": tf.ensure_shape(video, (frames, *feature.shape[1:]))}
 
 
 def make_fold_datasets(
@@ -555,6 +627,8 @@ def make_fold_datasets(
     validation="actors",
     validation_share=0.1,
     protocol=None,
+    num_frames=None,
+    eval_offset=0.5,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -587,6 +661,12 @@ def make_fold_datasets(
         protocol: dict `train` / `validation` / `test` -> `SplitSelection` (or split
             names): the clips of each part, when the caller has chosen them
             (`fold_protocol(...)`); `fold`, `validation` and `validation_share` are unused.
+        num_frames: int. Frames per clip the model takes (None: as stored). From a dataset
+            that stores a multiple of it, training clips take a random phase of the stored
+            frames (`random_temporal_jitter`) and evaluation clips the phase at
+            `eval_offset` (`temporal_indices`); only the frames taken are decoded.
+        eval_offset: float in [0, 1). The test view of the validation and test clips (0.5:
+            the middle phase; `view_offsets` for several views).
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -598,6 +678,9 @@ def make_fold_datasets(
         protocol = fold_protocol(builder, fold, validation, validation_share, seed, num_folds)
     out = {}
     video_feature = builder.info.features["video"]
+    stored = video_feature.shape[0]
+    num_frames = num_frames or stored
+    frame_ratio(stored, num_frames)  # a clear error before any pipeline is built
     for part, selection in protocol.items():
         selection = SplitSelection.of(selection)
         training = part == "train"
@@ -615,8 +698,12 @@ def make_fold_datasets(
                 table = shuffled_label_table(builder, selection, shuffle_labels)
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            if stored != num_frames:  # a random phase per clip and epoch
+                ds = ds.map(partial(random_temporal_jitter, frames=num_frames))
         else:
             ds = read_selection(builder, selection)
+            if stored != num_frames:
+                ds = ds.map(partial(sample_frames, frames=num_frames, offset=eval_offset))
         ds = ds.map(partial(_decode_video, video_feature), num_parallel_calls=tf.data.AUTOTUNE)
         if training:
             for name in AUGMENTATIONS:  # a fixed order, whatever the order asked

@@ -31,14 +31,24 @@ def is_optimistic(config):
     return config.get("validation") == "test"
 
 
-def predict_test_fold(run_dir, data_dir=None):
-    """Predictions of `checkpoints/best.keras` on the run's test fold, as numpy arrays."""
+def predict_test_fold(run_dir, data_dir=None, views=1):
+    """Predictions of `checkpoints/best.keras` on the run's test fold, as numpy arrays.
+
+    With `views` > 1 (a dataset that stores more frames per clip than the model takes),
+    each clip is predicted on `views` evenly spaced phases of its frames (`view_offsets`)
+    and the softmax probabilities are averaged (MAE-DFER's multi-view test): `logits` are
+    the log of the averaged probabilities, `view_logits` `(clips, views, classes)` each
+    view's, and the box and landmark arrays hold every view's frames one after another
+    `(clips, views * frames, ...)`. One view is the middle phase: for a clip stored with
+    the model's frame count, today's single prediction.
+    """
     import keras
 
     from mtcae_keras.data.input_pipeline import SplitSelection
     from mtcae_keras.data.input_pipeline import builder_fold_splits
     from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import make_fold_datasets
+    from mtcae_keras.data.input_pipeline import view_offsets
 
     config = load_run_config(run_dir)
     checkpoint = os.path.join(run_dir, "checkpoints", "best.keras")
@@ -51,13 +61,30 @@ def predict_test_fold(run_dir, data_dir=None):
         config=config["dataset_config"],
     )
     tasks = tuple(config["tasks"])
+    frames = model.input.shape[1]
+    stored = builder.info.features["video"].shape[0]
+    if views > 1 and stored // frames < views:
+        raise ValueError(
+            f"--views {views}: {config['dataset_name']} stores {stored} frames per clip and "
+            f"the model takes {frames}, so it has {stored // frames} distinct view(s)."
+        )
     test_fold = SplitSelection.of(builder_fold_splits(builder, config["fold"])["test"])
-    test = make_fold_datasets(
-        builder, config["fold"], config["batch_size"], config["normalization"], tasks,
-        with_metadata=True, image_size=model.input.shape[2:4], protocol={"test": test_fold},
-    )["test"]  # fmt: skip
+    per_view = []
+    for offset in view_offsets(views):
+        test = make_fold_datasets(
+            builder, config["fold"], config["batch_size"], config["normalization"], tasks,
+            with_metadata=True, image_size=model.input.shape[2:4], protocol={"test": test_fold},
+            num_frames=frames, eval_offset=offset,
+        )["test"]  # fmt: skip
+        per_view.append(_predict(model, test))
+    if views == 1:
+        return per_view[0], model, config
+    return _combine_views(per_view), model, config
+
+
+def _predict(model, dataset):
     collected = {}
-    for video, targets, weights, meta in test:
+    for video, targets, weights, meta in dataset:
         outputs = model(video, training=False)
         outputs = outputs if isinstance(outputs, dict) else {"expression": outputs}
         batch = {
@@ -73,7 +100,26 @@ def predict_test_fold(run_dir, data_dir=None):
                 batch[name] = targets[name].numpy()
         for key, value in batch.items():
             collected.setdefault(key, []).append(value)
-    return {key: np.concatenate(values) for key, values in collected.items()}, model, config
+    return {key: np.concatenate(values) for key, values in collected.items()}
+
+
+def _combine_views(per_view):
+    """One prediction set from several views of the same clips (in the same order)."""
+    from mtcae_keras.training.run_summary import softmax
+
+    first = per_view[0]
+    for view in per_view[1:]:
+        if not np.array_equal(view["clip_id"], first["clip_id"]):
+            raise RuntimeError("The test views came out in different clip orders.")
+    view_logits = np.stack([view["logits"] for view in per_view], axis=1)
+    probabilities = softmax(view_logits).mean(1)
+    combined = {key: first[key] for key in ("clip_id", "actor", "label")}
+    combined["logits"] = np.log(np.maximum(probabilities, 1e-30)).astype(np.float32)
+    combined["view_logits"] = view_logits
+    for key in ("face_found", "boxes", "landmarks", "pred_boxes", "pred_landmarks"):
+        if key in first:  # every view's frames, one view after another
+            combined[key] = np.concatenate([view[key] for view in per_view], axis=1)
+    return combined
 
 
 def training_mean_localisation(run_dir, data_dir=None):
@@ -85,7 +131,8 @@ def training_mean_localisation(run_dir, data_dir=None):
     config = load_run_config(run_dir)
     builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
                            config=config["dataset_config"])  # fmt: skip
-    statistics = localisation_statistics(builder, run_protocol(config, builder)["train"])
+    statistics = localisation_statistics(builder, run_protocol(config, builder)["train"],
+                                         num_frames=config.get("model_frames"))  # fmt: skip
     return statistics["boxes"][0], statistics["landmarks"][0]
 
 
@@ -137,23 +184,26 @@ def plot_confusion_matrix(matrix, class_names, path, title):
     plt.close(figure)
 
 
-def evaluate_run(run_dir, export=False, data_dir=None):
+def evaluate_run(run_dir, export=False, data_dir=None, views=1):
     """Writes metrics.json, predictions.npz and confusion_matrix.png into `run_dir`.
 
     Args:
         run_dir: str. A train.py run dir.
         export: bool. Also write `saved_model/` for TF Serving.
         data_dir: str. Overrides the TFDS data dir recorded in the run's config.
+        views: int. Test views per clip, probabilities averaged (`predict_test_fold`).
     """
-    predictions, model, config = predict_test_fold(run_dir, data_dir)
+    predictions, model, config = predict_test_fold(run_dir, data_dir, views)
     class_names = config["class_names"]
     metrics = metrics_from_predictions(predictions, class_names)
     metrics.update({"fold": config["fold"], "strategy": config["strategy"],
                     "dataset": config["dataset_name"], "checkpoint": "best",
-                    "validation": config.get("validation", "fold"),
+                    "validation": config.get("validation", "fold"), "views": views,
                     "optimistic": is_optimistic(config)})  # fmt: skip
     if "pred_boxes" in predictions:  # the bar a localisation head has to clear
         mean_boxes, mean_landmarks = training_mean_localisation(run_dir, data_dir)
+        mean_boxes = np.tile(mean_boxes, (views, 1))  # every view's frames
+        mean_landmarks = np.tile(mean_landmarks, (views, 1))
         count = len(predictions["boxes"])
         baseline = localisation_metrics(
             np.broadcast_to(mean_boxes, (count, *mean_boxes.shape)), predictions["boxes"],

@@ -121,7 +121,8 @@ def ensemble_predictions(prediction_sets):
         if not np.array_equal(aligned[-1]["label"], first["label"]):
             raise ValueError(f"Run {number} of the ensemble has other labels for the same clips.")
     probabilities = np.mean([softmax(p["logits"]) for p in aligned], axis=0)
-    ensemble = {key: value for key, value in first.items() if not key.startswith("pred_")}
+    ensemble = {key: value for key, value in first.items()
+                if not key.startswith("pred_") and key != "view_logits"}  # fmt: skip
     ensemble["probabilities"] = probabilities.astype(np.float32)
     ensemble["logits"] = np.log(np.maximum(probabilities, 1e-30)).astype(np.float32)
     for key in ("pred_boxes", "pred_landmarks"):

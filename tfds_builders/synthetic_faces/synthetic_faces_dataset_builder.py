@@ -81,6 +81,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             num_actors=5,
             class_clips=(3, 1, 1, 2, 1, 1),
         ),
+        SyntheticFacesConfig(
+            name="tiny_frames32",
+            description="32x32 frames, 32 per clip, 5 actors x 6 classes x 1 clip: tests of"
+            " temporal jitter and multi-view testing (16 of 32 frames per view).",
+            image_size=32,
+            num_frames=32,
+            num_actors=5,
+            clips_per_class=1,
+        ),
     ]
     DEFAULT_CONFIG_NAME = "small"
 
