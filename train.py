@@ -28,14 +28,15 @@ from mtcae_keras import STRATEGIES  # noqa: E402
 from mtcae_keras import VideoMAEBackbone  # noqa: E402
 from mtcae_keras import build_mtcae_model  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
+from mtcae_keras.data.input_pipeline import TEMPORAL_SAMPLINGS  # noqa: E402
 from mtcae_keras.data.input_pipeline import VALIDATION_PROTOCOLS  # noqa: E402
 from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import fold_protocol  # noqa: E402
-from mtcae_keras.data.input_pipeline import frame_ratio  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
 from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
+from mtcae_keras.data.input_pipeline import temporal_choices  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
 from mtcae_keras.models.encoders import load_encoder  # noqa: E402
@@ -96,9 +97,17 @@ def parse_args(argv=None):
         "--clip-frames",
         type=int,
         help="frames per clip the model takes (default 16, or all the dataset stores if fewer;"
-        " checkpoints: their own); from a dataset that stores a multiple of it, training takes"
-        " a random phase of each clip (temporal jitter) and testing the middle one"
-        " (evaluate.py --views N averages N phases)",
+        " checkpoints: their own); from a dataset that stores more, training takes a random"
+        " sample of each clip every epoch (temporal jitter) and testing the middle one"
+        " (evaluate.py --views N averages N evenly spaced ones)",
+    )
+    parser.add_argument(
+        "--temporal-sampling",
+        default="segment",
+        choices=TEMPORAL_SAMPLINGS,
+        help="how --clip-frames frames are taken from more stored ones: segment (consecutive"
+        " frames from a random start, MAE-DFER's clips; default) or phase (every r-th frame"
+        " from a random phase, each sample spanning the clip)",
     )
     parser.add_argument("--decoder", help=f"decoder preset: {sorted(DECODER_PRESETS)}")
     parser.add_argument(
@@ -276,8 +285,8 @@ def build_backbone(args, info):
     VideoMAE presets are built at the dataset's clip size and `--clip-frames` frames (16, or
     what the dataset stores if fewer); LGI-Former presets and every checkpoint keep their
     own size and frame count (the input pipeline resizes the frames), unless
-    `--encoder-image-size` says otherwise. The dataset must store the encoder's frame count
-    or a multiple of it (then each clip gives one of several phases: `temporal_indices`).
+    `--encoder-image-size` says otherwise. The dataset must store at least the encoder's
+    frame count (more: each clip gives several samples, `temporal_indices`).
     """
     stored, height = info.features["video"].shape[:2]
     name = args.encoder or DEFAULT_ENCODERS.get(args.dataset.split("/")[0], "videomae_base")
@@ -294,13 +303,10 @@ def build_backbone(args, info):
             "frame clips; leave --clip-frames out or choose an encoder of that many frames."
         )
     try:
-        frame_ratio(stored, backbone.num_frames)
-    except ValueError:
-        sys.exit(
-            f"--encoder {name} takes {backbone.num_frames}-frame clips; {args.dataset} stores "
-            f"{stored} frames per clip, not a multiple of {backbone.num_frames}. Use an "
-            "encoder (or --clip-frames) whose frame count divides the stored one."
-        )
+        temporal_choices(stored, backbone.num_frames, args.temporal_sampling)
+    except ValueError as error:
+        sys.exit(f"--encoder {name} takes {backbone.num_frames}-frame clips; {args.dataset} "
+                 f"stores {stored} frames per clip. {error}")  # fmt: skip
     return name, backbone
 
 
@@ -412,6 +418,7 @@ def main(argv=None):
         augment=args.augment, shuffle_labels=args.shuffle_labels,
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
         protocol=protocol, num_frames=backbone.num_frames,
+        temporal_sampling=args.temporal_sampling,
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -419,7 +426,11 @@ def main(argv=None):
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
         statistics = localisation_statistics(  # of the targets the heads train on
-            builder, protocol["train"], augment=args.augment, num_frames=backbone.num_frames
+            builder,
+            protocol["train"],
+            augment=args.augment,
+            num_frames=backbone.num_frames,
+            temporal_sampling=args.temporal_sampling,
         )
     learning_rate = args.lr
     if args.lr_schedule == "cosine":

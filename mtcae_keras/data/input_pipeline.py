@@ -287,7 +287,7 @@ def _shifted_statistics(values, face, offsets, axis, min_std):
 
 
 def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_shift=0.08,
-                            num_frames=None):  # fmt: skip
+                            num_frames=None, temporal_sampling="segment"):  # fmt: skip
     """Mean and standard deviation of the box and landmark targets per frame index.
 
     Over the frames with a face (`face_found`), read without decoding video. The mean is the
@@ -306,9 +306,10 @@ def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_
         min_std: float. Floor of the standard deviation (constant coordinates).
         augment: the training augmentations (`AUGMENTATIONS` names) the statistics describe.
         max_shift: float. `random_translate`'s largest shift, a fraction of the frame size.
-        num_frames: int. Frames per clip the model takes, when the dataset stores a multiple
-            of it: the statistics are then those of the mixture of every phase the training
-            clips' temporal jitter draws (`random_temporal_jitter`). None: as stored.
+        num_frames: int. Frames per clip the model takes, when the dataset stores more: the
+            statistics are then those of the mixture of every sample the training clips'
+            temporal jitter draws (`temporal_mixture`). None: as stored.
+        temporal_sampling: str. How the jitter samples (`TEMPORAL_SAMPLINGS`).
 
     Returns:
         dict `boxes` / `landmarks` -> `(mean, std)`, float32 arrays `(frames, 4)` /
@@ -316,10 +317,8 @@ def localisation_statistics(builder, split_names, min_std=1e-3, augment=(), max_
     """
     augment = augmentation_names(augment)
     meta = split_metadata(builder, split_names, ("boxes", "landmarks", "face_found"))
-    stored = meta["boxes"].shape[1]
-    ratio = frame_ratio(stored, num_frames or stored)
-    if ratio > 1:  # each phase an equally likely sample of `num_frames` frames
-        meta = {key: np.concatenate([value[:, phase::ratio] for phase in range(ratio)])
+    if num_frames is not None and num_frames != meta["boxes"].shape[1]:
+        meta = {key: temporal_mixture(value, num_frames, temporal_sampling)
                 for key, value in meta.items()}  # fmt: skip
     face = meta["face_found"]
     _, height, width, _ = builder.info.features["video"].shape[-4:]
@@ -530,62 +529,103 @@ def resize_video(video, image_size):
 
 # Per-frame features, sampled together when a clip stores more frames than the model takes.
 FRAME_FEATURES = ("video", "boxes", "landmarks", "face_found")
+# How `frames` of a clip's `stored` frames are taken (`temporal_indices`).
+TEMPORAL_SAMPLINGS = ("segment", "phase")
 
 
-def frame_ratio(stored, frames):
-    """`stored // frames`, after checking that `frames` evenly spaced frames can be taken
-    from `stored` with every phase the same length."""
-    if stored < frames or stored % frames:
+def temporal_choices(stored, frames, sampling="segment"):
+    """How many different samples of `frames` frames a clip of `stored` frames has: segment
+    starts (`stored - frames + 1`) or phases (`stored / frames`, which must be whole)."""
+    if sampling not in TEMPORAL_SAMPLINGS:
+        raise ValueError(f"Unknown temporal sampling {sampling!r}; choose {TEMPORAL_SAMPLINGS}.")
+    if stored < frames:
         raise ValueError(
             f"A model of {frames}-frame clips cannot sample a dataset that stores {stored} "
-            f"frames per clip: the stored frames must be a multiple of {frames} (build the "
-            "dataset with more frames, or choose --clip-frames accordingly)."
+            "frames per clip: build the dataset with more frames, or lower --clip-frames."
+        )
+    if sampling == "segment":
+        return stored - frames + 1
+    if stored % frames:
+        raise ValueError(
+            f"Phase sampling takes every {stored}/{frames}-th frame: the stored frames must be "
+            f"a multiple of {frames}. Use --temporal-sampling segment or another --clip-frames."
         )
     return stored // frames
 
 
-def temporal_indices(stored, frames, offset):
-    """Indices of `frames` of `stored` frames, evenly spaced over the clip.
+def temporal_indices(stored, frames, offset, sampling="segment"):
+    """Indices of the `frames` frames of a clip of `stored` that `offset` in [0, 1) picks.
 
-    Frame `j` of the sample is stored frame `floor((j + offset) * stored / frames)`: with
-    `r = stored / frames` (an integer), `j * r + floor(offset * r)`, one of the clip's `r`
-    phases. Training draws `offset` uniformly in [0, 1) (temporal jitter); testing takes
-    the middle phase, or `views` phases at offsets `(v + 0.5) / views` (`view_offsets`),
-    which with `views = r` are every phase, so the views cover the clip. A clip stored with
-    `frames` frames gives `range(frames)` for every offset: today's 16 of 16.
+    - `segment` (MAE-DFER's and VideoMAE's clips): `frames` consecutive stored frames from
+      start `floor(offset * (stored - frames + 1))`. Training draws the start uniformly
+      (temporal jitter); N test views start evenly from the first frame to the last
+      possible start (N = 2: the start and the end of the video, MAE-DFER's test), one view
+      in the middle.
+    - `phase`: every `r`-th frame (`r = stored / frames`) from `floor(offset * r)`, so each
+      sample spans the whole clip; N = r test views are all the phases.
+    A clip stored with `frames` frames gives `range(frames)` for every offset either way:
+    today's 16 of 16. `view_offsets` gives the offsets of N test views.
 
     Args:
         stored: int. Frames the clip stores.
         frames: int. Frames the model takes.
         offset: float or scalar tensor in [0, 1).
+        sampling: str. One of `TEMPORAL_SAMPLINGS`.
     """
-    ratio = frame_ratio(stored, frames)
-    phase = tf.cast(tf.floor(tf.cast(offset, tf.float32) * ratio), tf.int32)
-    return tf.range(frames) * ratio + tf.clip_by_value(phase, 0, ratio - 1)
+    choices = temporal_choices(stored, frames, sampling)
+    choice = tf.cast(tf.floor(tf.cast(offset, tf.float32) * choices), tf.int32)
+    choice = tf.clip_by_value(choice, 0, choices - 1)
+    if sampling == "segment":
+        return tf.range(frames) + choice
+    return tf.range(frames) * choices + choice
 
 
-def view_offsets(views):
-    """The `temporal_indices` offsets of `views` evenly spaced test views."""
-    if views < 1:
-        raise ValueError(f"The number of views must be positive; got {views}.")
-    return [(view + 0.5) / views for view in range(views)]
+def view_offsets(views, stored, frames, sampling="segment"):
+    """The `temporal_indices` offsets of `views` evenly spaced test views (one: the middle).
+
+    Segments start at `round(v * (stored - frames) / (views - 1))`; phases at
+    `round((v + 0.5) * r / views - 0.5)`. More views than different samples are refused.
+    """
+    choices = temporal_choices(stored, frames, sampling)
+    if not 1 <= views <= choices:
+        raise ValueError(
+            f"{views} view(s): clips of {stored} frames have {choices} distinct {sampling}(s) "
+            f"of {frames} frames (1 to {choices} views)."
+        )
+    if views == 1:
+        picks = [(choices - 1) // 2] if sampling == "segment" else [choices // 2]
+    elif sampling == "segment":
+        picks = [round(v * (choices - 1) / (views - 1)) for v in range(views)]
+    else:
+        picks = [int((v + 0.5) * choices / views) for v in range(views)]
+    return [(pick + 0.5) / choices for pick in picks]
 
 
-def sample_frames(example, frames, offset):
+def temporal_mixture(values, frames, sampling="segment"):
+    """Per-frame arrays `(clips, stored, ...)` -> `(clips * choices, frames, ...)`: every
+    sample the training jitter can draw, each once (its targets' distribution)."""
+    stored = values.shape[1]
+    choices = temporal_choices(stored, frames, sampling)
+    if sampling == "segment":
+        return np.concatenate([values[:, start : start + frames] for start in range(choices)])
+    return np.concatenate([values[:, phase::choices] for phase in range(choices)])
+
+
+def sample_frames(example, frames, offset, sampling="segment"):
     """An example with its per-frame features (`FRAME_FEATURES`, the video still encoded or
     decoded) reduced to the `frames` frames `temporal_indices` picks at `offset`."""
     stored = int(example["video"].shape[0])
     if stored == frames:
         return example
-    indices = temporal_indices(stored, frames, offset)
+    indices = temporal_indices(stored, frames, offset, sampling)
     return {**example, **{key: tf.gather(example[key], indices)
                           for key in FRAME_FEATURES if key in example}}  # fmt: skip
 
 
-def random_temporal_jitter(example, frames, seed=None):
-    """`sample_frames` at a random phase (offset uniform in [0, 1)): the training clips'
-    temporal jitter when the dataset stores more frames than the model takes."""
-    return sample_frames(example, frames, tf.random.uniform((), seed=seed))
+def random_temporal_jitter(example, frames, sampling="segment", seed=None):
+    """`sample_frames` at a random offset (uniform in [0, 1)): the training clips' temporal
+    jitter when the dataset stores more frames than the model takes."""
+    return sample_frames(example, frames, tf.random.uniform((), seed=seed), sampling)
 
 
 def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None):
@@ -629,6 +669,7 @@ def make_fold_datasets(
     protocol=None,
     num_frames=None,
     eval_offset=0.5,
+    temporal_sampling="segment",
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -662,11 +703,13 @@ def make_fold_datasets(
             names): the clips of each part, when the caller has chosen them
             (`fold_protocol(...)`); `fold`, `validation` and `validation_share` are unused.
         num_frames: int. Frames per clip the model takes (None: as stored). From a dataset
-            that stores a multiple of it, training clips take a random phase of the stored
-            frames (`random_temporal_jitter`) and evaluation clips the phase at
+            that stores more, training clips take a random sample of the stored frames
+            every epoch (`random_temporal_jitter`) and evaluation clips the one at
             `eval_offset` (`temporal_indices`); only the frames taken are decoded.
         eval_offset: float in [0, 1). The test view of the validation and test clips (0.5:
-            the middle phase; `view_offsets` for several views).
+            the middle one; `view_offsets` for several views).
+        temporal_sampling: str. `segment` (consecutive frames, MAE-DFER's clips) or
+            `phase` (every r-th frame); see `temporal_indices`.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -680,7 +723,7 @@ def make_fold_datasets(
     video_feature = builder.info.features["video"]
     stored = video_feature.shape[0]
     num_frames = num_frames or stored
-    frame_ratio(stored, num_frames)  # a clear error before any pipeline is built
+    temporal_choices(stored, num_frames, temporal_sampling)  # a clear error, before any pipeline
     for part, selection in protocol.items():
         selection = SplitSelection.of(selection)
         training = part == "train"
@@ -699,11 +742,13 @@ def make_fold_datasets(
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
             if stored != num_frames:  # a random phase per clip and epoch
-                ds = ds.map(partial(random_temporal_jitter, frames=num_frames))
+                ds = ds.map(partial(random_temporal_jitter, frames=num_frames,
+                                    sampling=temporal_sampling))  # fmt: skip
         else:
             ds = read_selection(builder, selection)
             if stored != num_frames:
-                ds = ds.map(partial(sample_frames, frames=num_frames, offset=eval_offset))
+                ds = ds.map(partial(sample_frames, frames=num_frames, offset=eval_offset,
+                                    sampling=temporal_sampling))  # fmt: skip
         ds = ds.map(partial(_decode_video, video_feature), num_parallel_calls=tf.data.AUTOTUNE)
         if training:
             for name in AUGMENTATIONS:  # a fixed order, whatever the order asked

@@ -35,12 +35,12 @@ def predict_test_fold(run_dir, data_dir=None, views=1):
     """Predictions of `checkpoints/best.keras` on the run's test fold, as numpy arrays.
 
     With `views` > 1 (a dataset that stores more frames per clip than the model takes),
-    each clip is predicted on `views` evenly spaced phases of its frames (`view_offsets`)
-    and the softmax probabilities are averaged (MAE-DFER's multi-view test): `logits` are
-    the log of the averaged probabilities, `view_logits` `(clips, views, classes)` each
-    view's, and the box and landmark arrays hold every view's frames one after another
-    `(clips, views * frames, ...)`. One view is the middle phase: for a clip stored with
-    the model's frame count, today's single prediction.
+    each clip is predicted on `views` evenly spaced samples of its frames (`view_offsets`,
+    by the run's `temporal_sampling`) and the softmax probabilities are averaged
+    (MAE-DFER's multi-view test): `logits` are the log of the averaged probabilities,
+    `view_logits` `(clips, views, classes)` each view's, and the box and landmark arrays
+    hold every view's frames one after another `(clips, views * frames, ...)`. One view is
+    the middle sample: for a clip stored with the model's frame count, today's prediction.
     """
     import keras
 
@@ -63,18 +63,15 @@ def predict_test_fold(run_dir, data_dir=None, views=1):
     tasks = tuple(config["tasks"])
     frames = model.input.shape[1]
     stored = builder.info.features["video"].shape[0]
-    if views > 1 and stored // frames < views:
-        raise ValueError(
-            f"--views {views}: {config['dataset_name']} stores {stored} frames per clip and "
-            f"the model takes {frames}, so it has {stored // frames} distinct view(s)."
-        )
+    sampling = config.get("temporal_sampling", "segment")
+    offsets = view_offsets(views, stored, frames, sampling)  # refuses more than there are
     test_fold = SplitSelection.of(builder_fold_splits(builder, config["fold"])["test"])
     per_view = []
-    for offset in view_offsets(views):
+    for offset in offsets:
         test = make_fold_datasets(
             builder, config["fold"], config["batch_size"], config["normalization"], tasks,
             with_metadata=True, image_size=model.input.shape[2:4], protocol={"test": test_fold},
-            num_frames=frames, eval_offset=offset,
+            num_frames=frames, eval_offset=offset, temporal_sampling=sampling,
         )["test"]  # fmt: skip
         per_view.append(_predict(model, test))
     if views == 1:
@@ -131,8 +128,12 @@ def training_mean_localisation(run_dir, data_dir=None):
     config = load_run_config(run_dir)
     builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
                            config=config["dataset_config"])  # fmt: skip
-    statistics = localisation_statistics(builder, run_protocol(config, builder)["train"],
-                                         num_frames=config.get("model_frames"))  # fmt: skip
+    statistics = localisation_statistics(
+        builder,
+        run_protocol(config, builder)["train"],
+        num_frames=config.get("model_frames"),
+        temporal_sampling=config.get("temporal_sampling", "segment"),
+    )
     return statistics["boxes"][0], statistics["landmarks"][0]
 
 
