@@ -171,7 +171,8 @@ def build_pretrainer(args, info):
         return args.encoder, MaskedVideoPretrainer.from_preset(
             args.encoder, **overrides, **settings
         )
-    name, encoder = build_backbone(argparse.Namespace(**{**vars(args), "clip_frames": None}), info)
+    no_sampling = {"clip_frames": None, "temporal_sampling": "segment"}  # train.py's flags
+    name, encoder = build_backbone(argparse.Namespace(**{**vars(args), **no_sampling}), info)
     stored = info.features["video"].shape[0]
     if encoder.num_frames != stored:  # no temporal sampling here: every stored frame is used
         sys.exit(
