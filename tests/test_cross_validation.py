@@ -100,3 +100,22 @@ def test_flags_cross_validation_cannot_honour_are_refused(tmp_path):
             cross_validate.parse_args(_base(tmp_path) + flag)
     with pytest.raises(SystemExit, match="--validation-share: only --validation actors"):
         train.main(_base(tmp_path) + ["--validation", "fold", "--validation-share", "0.2"])
+
+
+def test_the_ablation_table_gives_mean_and_spread_over_seeds_and_both_orderings():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(train.__file__), "bench", "ablation.py")
+    spec = importlib.util.spec_from_file_location("ablation", path)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    pooled = {"stl": [{"uar": 0.5, "war": 0.6}, {"uar": 0.7, "war": 0.6}],
+              "cascaded_vit": [{"uar": 0.55, "war": 0.5}, {"uar": 0.55, "war": 0.7}]}  # fmt: skip
+    rows = ablation.strategy_rows(pooled)
+    assert rows["stl"]["uar"] == pytest.approx(60.0)
+    assert rows["stl"]["uar_std"] == pytest.approx(np.std([50, 70], ddof=1))
+    assert rows["cascaded_vit"]["war_std"] == pytest.approx(np.std([50, 70], ddof=1))
+    text = ablation.table(rows)
+    assert "| stl | 60.00 ± 14.14 | 60.00 ± 0.00 | 2 | 75.87 / 76.21 |" in text
+    assert "UAR order, ours:  stl > cascaded_vit" in text
+    assert "UAR order, paper: cascaded_vit > stl" in text
