@@ -1,7 +1,7 @@
 """The paper's Table 1 in miniature: the six structure strategies on synthetic_faces, one recipe.
 
     python bench/ablation.py [--dataset-config small] [--seeds 0 1 2] [--folds 0 1 2 3 4]
-        [--strategies stl nfs_mlp nfs_vit fs_mlp fs_vit cascaded_vit] [--epochs 24]
+        [--strategies stl nfs_mlp nfs_vit fs_mlp fs_vit cascaded_vit] [--epochs 20]
         [--runs runs/ablation] [--output bench/results/ablation_cpu.json]
         [--plot bench/results/ablation_cpu.png]
 

@@ -116,7 +116,7 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
 def test_training_defaults_depend_on_the_dataset_and_flags_override_them():
     synthetic = train.parse_args(["--dataset", "synthetic_faces"])
     assert (synthetic.epochs, synthetic.batch_size, synthetic.lr_schedule, synthetic.augment,
-            synthetic.standardize_targets) == (24, 32, "cosine", ["flip"], True)  # fmt: skip
+            synthetic.standardize_targets) == (20, 32, "cosine", ["flip"], True)  # fmt: skip
     real = train.parse_args(["--dataset", "crema_d"])
     assert (real.epochs, real.batch_size, real.lr_schedule, real.augment,
             real.standardize_targets) == (100, 16, "plateau", [], False)  # fmt: skip
