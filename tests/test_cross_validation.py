@@ -14,7 +14,7 @@ import evaluate
 import train
 
 FLAGS = ["--epochs", "1", "--batch-size", "9", "--verbose", "0", "--jit-compile", "off",
-         "--strategy", "fs_mlp"]  # fmt: skip
+         "--strategy", "stl"]  # fmt: skip
 
 
 def _base(tmp_path):
@@ -44,7 +44,7 @@ def test_cross_validation_table_pools_five_folds_and_the_ensemble_averages_proba
         config = json.loads(open(os.path.join(run, "config.json")).read())
         assert config["fold"] == k and config["validation"] == "actors"
         assert config["test_splits"] == [f"fold{k}"] and config["validation_clips"] == 9
-        assert f"synthetic_faces fold {k} fs_mlp" in table
+        assert f"synthetic_faces fold {k} stl" in table
     assert "mean ± s.d. (5 runs)" in table and "pooled (5 runs)" in table
 
     # Pooled metrics are those of the concatenated predictions, recomputed here with
