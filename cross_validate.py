@@ -19,6 +19,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
+
 import train  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.training.run_summary import pooled_summary  # noqa: E402
@@ -68,7 +70,9 @@ def finished_conflicts(run_dir, argv):
     if os.path.isdir(os.path.join(run_dir, "backup")):  # unfinished: train.py resumes it
         return None
     with open(os.path.join(run_dir, "config.json")) as file:
-        previous = json.load(file)["arguments"]
+        previous = json.load(file).get("arguments")
+    if previous is None:  # written before train.py recorded its flags as given
+        return ["arguments: the run does not record the flags it was trained with"]
     current = json.loads(json.dumps(vars(train.parse_args(argv)), default=str))
     return train.resume_conflicts(previous, current)
 
@@ -97,8 +101,6 @@ def main(argv=None):
             )
         if conflicts is None:
             print(f"== fold {fold}: python train.py {' '.join(command)}", flush=True)
-            import keras
-
             keras.backend.clear_session()  # the previous fold's graphs and layer names
             status = train.main(command)
             if status:

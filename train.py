@@ -356,15 +356,12 @@ def encoder_record(name, backbone):
     return record
 
 
-def protocol_record(builder, protocol):
+def protocol_record(protocol):
     """What the run config says about its clips: each part's splits, actors and size."""
     record = {}
     for part, selection in protocol.items():
-        size = selection.num_examples
-        if size is None:  # whole splits: TFDS knows their sizes
-            size = sum(builder.info.splits[name].num_examples for name in selection.splits)
         record[f"{part}_splits"] = list(selection.splits)
-        record[f"{part}_clips"] = int(size)
+        record[f"{part}_clips"] = int(selection.num_examples)
         if selection.actors is not None:
             record[f"{part}_actors"] = list(selection.actors)
     return record
@@ -460,7 +457,7 @@ def main(argv=None):
     config = {
         **vars(args),
         "arguments": dict(vars(args)),  # the flags as given (the keys above get resolved)
-        **protocol_record(builder, protocol),
+        **protocol_record(protocol),
         "run_dir": run_dir,
         "dataset_name": dataset_name,
         "dataset_config": builder.builder_config.name if builder.builder_config else None,

@@ -102,8 +102,9 @@ class SplitSelection:
     Args:
         splits: tuple of split names, read in this order.
         actors: tuple of the actor names kept, or None for every actor of `splits`.
-        num_examples: int or None. The clips selected, when known (a filtered `tf.data`
-            pipeline does not know its length; Keras `fit` and the schedules need it).
+        num_examples: int or None. The clips selected, when known (`fold_protocol` always
+            says; a filtered `tf.data` pipeline does not know its length, and Keras `fit`
+            and the schedules need it).
     """
 
     splits: tuple
@@ -118,9 +119,7 @@ class SplitSelection:
         return cls(tuple([value] if isinstance(value, str) else value))
 
     def keeps(self, actor):
-        """Whether a clip of `actor` (a string tensor) is selected: a boolean tensor."""
-        if self.actors is None:
-            return tf.constant(True)
+        """Whether a clip of `actor` (a string tensor) is one of `actors`: a boolean tensor."""
         return tf.reduce_any(tf.equal(actor, tf.constant(self.actors)))
 
 
@@ -199,12 +198,17 @@ def fold_protocol(builder, fold, validation="actors", validation_share=0.1, seed
             f"Unknown validation protocol {validation!r}; choose one of {VALIDATION_PROTOCOLS}."
         )
     splits = builder_fold_splits(builder, fold, num_folds)
+
+    def whole(names):  # every clip of these splits: TFDS knows how many
+        names = tuple(names)
+        return SplitSelection(names, None, sum(builder.info.splits[n].num_examples for n in names))
+
     if validation == "fold":
-        return {part: SplitSelection.of(names) for part, names in splits.items()}
+        return {part: whole(names) for part, names in splits.items()}
     others = tuple(sorted(splits["train"] + splits["validation"]))
-    test = SplitSelection.of(splits["test"])
+    test = whole(splits["test"])
     if validation == "test":
-        return {"train": SplitSelection(others), "validation": test, "test": test}
+        return {"train": whole(others), "validation": test, "test": test}
     meta = split_metadata(builder, others, ("actor", "label"))
     actors = meta["actor"].astype(str)
     held_out = validation_actors(actors, meta["label"], validation_share, seed)

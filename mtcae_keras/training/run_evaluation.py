@@ -4,16 +4,22 @@ import json
 import os
 
 import numpy as np
+from scipy.special import softmax
 
 from mtcae_keras.training.evaluation import classification_metrics
 from mtcae_keras.training.evaluation import localisation_metrics
 
 
-def load_run_config(run_dir):
-    path = os.path.join(run_dir, "config.json")
+def run_file(run_dir, name, missing="is this a train.py run dir?"):
+    """The path of `name` in `run_dir`, or a FileNotFoundError that says what to do."""
+    path = os.path.join(run_dir, name)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir}: no config.json; is this a train.py run dir?")
-    with open(path) as file:
+        raise FileNotFoundError(f"{run_dir}: no {name}; {missing}")
+    return path
+
+
+def load_run_config(run_dir):
+    with open(run_file(run_dir, "config.json")) as file:
         return json.load(file)
 
 
@@ -51,9 +57,7 @@ def predict_test_fold(run_dir, data_dir=None, views=1):
     from mtcae_keras.data.input_pipeline import view_offsets
 
     config = load_run_config(run_dir)
-    checkpoint = os.path.join(run_dir, "checkpoints", "best.keras")
-    if not os.path.exists(checkpoint):
-        raise FileNotFoundError(f"{run_dir}: no checkpoints/best.keras (training not finished?)")
+    checkpoint = run_file(run_dir, "checkpoints/best.keras", "training not finished?")
     model = keras.saving.load_model(checkpoint, compile=False)
     builder = load_builder(
         config["dataset_name"],
@@ -102,14 +106,12 @@ def _predict(model, dataset):
 
 def _combine_views(per_view):
     """One prediction set from several views of the same clips (in the same order)."""
-    from mtcae_keras.training.run_summary import softmax
-
     first = per_view[0]
     for view in per_view[1:]:
         if not np.array_equal(view["clip_id"], first["clip_id"]):
             raise RuntimeError("The test views came out in different clip orders.")
     view_logits = np.stack([view["logits"] for view in per_view], axis=1)
-    probabilities = softmax(view_logits).mean(1)
+    probabilities = softmax(view_logits, axis=-1).mean(1)
     combined = {key: first[key] for key in ("clip_id", "actor", "label")}
     combined["logits"] = np.log(np.maximum(probabilities, 1e-30)).astype(np.float32)
     combined["view_logits"] = view_logits

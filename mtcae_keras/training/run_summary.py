@@ -5,12 +5,14 @@ import json
 import os
 
 import numpy as np
+from scipy.special import softmax
 
 from mtcae_keras.training.run_evaluation import is_optimistic
 from mtcae_keras.training.run_evaluation import load_run_config
 from mtcae_keras.training.run_evaluation import metrics_from_predictions
 from mtcae_keras.training.run_evaluation import plot_confusion_matrix
 from mtcae_keras.training.run_evaluation import pool_predictions
+from mtcae_keras.training.run_evaluation import run_file
 
 # The metrics of a table row, as percentages (`uar`, `war`) or as they are.
 TABLE_METRICS = ("uar", "war", "box_iou", "landmark_nme")
@@ -18,25 +20,13 @@ TABLE_METRICS = ("uar", "war", "box_iou", "landmark_nme")
 
 def load_predictions(run_dir):
     """A run's `predictions.npz` (written by `evaluate_run`) as a dict of arrays."""
-    path = os.path.join(run_dir, "predictions.npz")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir}: no predictions.npz; evaluate the run first.")
-    with np.load(path) as data:
+    with np.load(run_file(run_dir, "predictions.npz", "evaluate the run first.")) as data:
         return {key: data[key] for key in data.files}
 
 
 def load_metrics(run_dir):
-    path = os.path.join(run_dir, "metrics.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir}: no metrics.json; evaluate the run first.")
-    with open(path) as file:
+    with open(run_file(run_dir, "metrics.json", "evaluate the run first.")) as file:
         return json.load(file)
-
-
-def softmax(logits):
-    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=-1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(-1, keepdims=True)
 
 
 def mean_and_spread(metrics_list):
@@ -61,6 +51,25 @@ def _row_name(config):
     return f"{config['dataset_name']} fold {config['fold']} {config['strategy']}"
 
 
+def _summary(kind, run_dirs, configs, final, warnings=(), **extra):
+    """What `pooled_summary` and `ensemble_summary` share; `final`: the combined metrics."""
+    metrics_list = [load_metrics(run_dir) for run_dir in run_dirs]
+    mean, std = mean_and_spread(metrics_list)
+    return {
+        "kind": kind,
+        "rows": [(_row_name(c), m) for c, m in zip(configs, metrics_list, strict=True)],
+        "mean": mean,
+        "std": std,
+        kind: final,
+        "optimistic": any(is_optimistic(config) for config in configs),
+        "validation": sorted({config.get("validation", "fold") for config in configs}),
+        "warnings": list(warnings),
+        "class_names": configs[0]["class_names"],
+        "runs": [os.path.abspath(run_dir) for run_dir in run_dirs],
+        **extra,
+    }
+
+
 def pooled_summary(run_dirs):
     """Per-run metrics, their mean +- std, and the metrics of all predictions pooled.
 
@@ -75,28 +84,15 @@ def pooled_summary(run_dirs):
         `warnings`, `class_names`, `runs`.
     """
     configs = [load_run_config(run_dir) for run_dir in run_dirs]
-    class_names = _class_names(configs)
-    metrics_list = [load_metrics(run_dir) for run_dir in run_dirs]
     pooled = metrics_from_predictions(
-        pool_predictions([load_predictions(run_dir) for run_dir in run_dirs]), class_names
+        pool_predictions([load_predictions(run_dir) for run_dir in run_dirs]),
+        _class_names(configs),
     )
-    mean, std = mean_and_spread(metrics_list)
     folds = [config["fold"] for config in configs]
     warnings = []
     if len(set(folds)) != len(folds):
         warnings.append(f"folds {folds} repeat: pooled clips are counted more than once")
-    return {
-        "kind": "pooled",
-        "rows": [(_row_name(c), m) for c, m in zip(configs, metrics_list, strict=True)],
-        "mean": mean,
-        "std": std,
-        "pooled": pooled,
-        "optimistic": any(is_optimistic(config) for config in configs),
-        "validation": sorted({config.get("validation", "fold") for config in configs}),
-        "warnings": warnings,
-        "class_names": class_names,
-        "runs": [os.path.abspath(run_dir) for run_dir in run_dirs],
-    }
+    return _summary("pooled", run_dirs, configs, pooled, warnings)
 
 
 def ensemble_predictions(prediction_sets):
@@ -120,7 +116,7 @@ def ensemble_predictions(prediction_sets):
         aligned.append({key: value[index] for key, value in predictions.items()})
         if not np.array_equal(aligned[-1]["label"], first["label"]):
             raise ValueError(f"Run {number} of the ensemble has other labels for the same clips.")
-    probabilities = np.mean([softmax(p["logits"]) for p in aligned], axis=0)
+    probabilities = np.mean([softmax(np.float64(p["logits"]), axis=-1) for p in aligned], 0)
     ensemble = {key: value for key, value in first.items()
                 if not key.startswith("pred_") and key != "view_logits"}  # fmt: skip
     ensemble["probabilities"] = probabilities.astype(np.float32)
@@ -150,22 +146,9 @@ def ensemble_summary(run_dirs):
             f"An ensemble averages runs on the same test fold; these test on {sorted(tested)}. "
             "To pool the folds of a cross-validation, leave out --ensemble."
         )
-    metrics_list = [load_metrics(run_dir) for run_dir in run_dirs]
     predictions = ensemble_predictions([load_predictions(run_dir) for run_dir in run_dirs])
-    mean, std = mean_and_spread(metrics_list)
-    return {
-        "kind": "ensemble",
-        "rows": [(_row_name(c), m) for c, m in zip(configs, metrics_list, strict=True)],
-        "mean": mean,
-        "std": std,
-        "ensemble": metrics_from_predictions(predictions, class_names),
-        "predictions": predictions,
-        "optimistic": any(is_optimistic(config) for config in configs),
-        "validation": sorted({config.get("validation", "fold") for config in configs}),
-        "warnings": [],
-        "class_names": class_names,
-        "runs": [os.path.abspath(run_dir) for run_dir in run_dirs],
-    }
+    ensemble = metrics_from_predictions(predictions, class_names)
+    return _summary("ensemble", run_dirs, configs, ensemble, predictions=predictions)
 
 
 def _cell(metrics, key, spread=None):
