@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from mtcae_keras import MaskedVideoPretrainer  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
+from mtcae_keras.data.input_pipeline import build_command  # noqa: E402
 from mtcae_keras.data.input_pipeline import builder_fold_splits  # noqa: E402
 from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
@@ -249,7 +250,7 @@ def main(argv=None):
     builder, report = load_source(args)
     if not builder.is_prepared():
         sys.exit(f"{args.dataset} is not built in {builder.data_dir_root}: build it first "
-                 f"(tfds build tfds_builders/{dataset_name} --manual_dir DIR).")  # fmt: skip
+                 f"({build_command(builder)}).")  # fmt: skip
     if report:
         with open(report) as file:
             built = json.load(file)["train"]

@@ -30,6 +30,7 @@ from mtcae_keras import build_mtcae_model  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import TEMPORAL_SAMPLINGS  # noqa: E402
 from mtcae_keras.data.input_pipeline import VALIDATION_PROTOCOLS  # noqa: E402
+from mtcae_keras.data.input_pipeline import build_command  # noqa: E402
 from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import fold_protocol  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
@@ -395,7 +396,7 @@ def main(argv=None):
     if not builder.is_prepared():
         sys.exit(
             f"{args.dataset} is not built in {builder.data_dir_root}. Build it first: "
-            f"tfds build tfds_builders/{dataset_name} --manual_dir DIR (see README, Datasets)."
+            f"{build_command(builder)} (see README, Datasets)."
         )
     class_names = builder.info.features["label"].names
     tasks = ("expression",) if args.strategy == "stl" else ("boxes", "landmarks", "expression")

@@ -15,7 +15,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATASETS = ("ravdess", "crema_d", "mead", "synthetic_faces")
+DATASETS = ("ravdess", "crema_d", "mead", "synthetic_faces", "video_folder")
 
 
 def main(argv=None):

@@ -57,6 +57,19 @@ def load_builder(dataset, data_dir=None, config=None, prepare=False, download_co
     return builder
 
 
+def build_command(builder):
+    """The command that builds `builder`'s data (config included), for "not built" errors.
+
+    `tools/build_dataset.py`, not `tfds build`: the latter cannot name a `frames<N>` variant
+    of a builder without configs (crema_d) and imports Apache Beam at start-up.
+    """
+    config = builder.builder_config
+    default = builder.get_default_builder_config()
+    named = f" --config {config.name}" if config and (default is None or config != default) else ""
+    data_dir = f" --data_dir {builder.data_dir_root}"
+    return f"python tools/build_dataset.py {builder.name}{named} --manual_dir DIR{data_dir}"
+
+
 def fold_splits(num_folds, fold):
     """`{train, validation, test}` split names for cross-validation fold `fold`.
 

@@ -1,9 +1,11 @@
 """The part every real-video TFDS builder shares: labelling, bad-input handling, the report."""
 
 import contextlib
+import copy
 import json
 import logging
 import os
+import re
 import tarfile
 import tempfile
 import zipfile
@@ -14,6 +16,9 @@ import tensorflow_datasets as tfds
 from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 
 _LOG = logging.getLogger(__name__)
+# `[<config>_]frames<N>`: a builder config (or, for a builder without configs, the builder)
+# storing N frames per clip.
+_FRAMES_VARIANT = re.compile(r"^(?:(?P<base>.+)_)?frames(?P<frames>\d+)$")
 
 
 class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -24,12 +29,13 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     `(key, path, features)`: `features` holds `label`, `actor` and the dataset's metadata;
     `path` is a file, or `(archive, member)` for a clip inside a `.zip` or `.tar` archive
     (extracted to a temporary folder while its split is written).
-    Here each clip is decoded, sampled to `NUM_FRAMES` frames of `IMAGE_SIZE` and labelled by
+    Here each clip is decoded, sampled to `num_frames` frames (16, or `N` in a
+    `..._frames{N}` config: `frame_variant`) of `IMAGE_SIZE` and labelled by
     MTCNN in worker processes (`ClipLabellingPool`); undecodable clips are logged, skipped and
     counted; clips without any face are kept (`face_found` all False) and listed. The report,
     `<data_dir>/<name>[/<config>]/<version>_report.json`, gathers per split: clips found,
     kept, skipped (with the reason), clips without a face, frames without a face, clips per
-    class, clips with fewer than `NUM_FRAMES` frames (`repeated_frames`: their frame count)
+    class, clips with fewer than `num_frames` frames (`repeated_frames`: their frame count)
     and clips that decode less than half the frames their header declares (`short_decodes`,
     e.g. a truncated download). Those last two are kept, and logged.
     """
@@ -44,6 +50,63 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     def num_folds(self):
         """The folds of this dataset's protocol (`fold0 ... fold{K-1}`), whatever was built."""
         raise NotImplementedError
+
+    @property
+    def num_frames(self):
+        """Frames stored per clip: the config's `num_frames` where it has one, else 16."""
+        return getattr(self.builder_config, "num_frames", self.NUM_FRAMES)
+
+    @classmethod
+    def frame_variant(cls, name):
+        """The config that config name `name` = `[<config>_]frames<N>` stands for, else None.
+
+        It is a copy of `<config>` (the default config when `<config>` is left out; a plain
+        `BuilderConfig` for a builder without configs) named `<config>_frames<N>` (or
+        `frames<N>`) with `num_frames = N` and the description saying so.
+
+        Raises:
+            ValueError: `<config>` is not a config of this builder, or `N` is not more than
+                the frames that config stores already.
+        """
+        match = _FRAMES_VARIANT.match(name)
+        if match is None or cls.get_builder_config(name) is not None:
+            return None
+        base_name, frames = match.group("base"), int(match.group("frames"))
+        if not cls.BUILDER_CONFIGS and base_name is None:
+            base = tfds.core.BuilderConfig(name="frames", description=f"{cls.TITLE}, MTCNN labels.")
+            variant_name = f"frames{frames}"
+        else:
+            default = cls.DEFAULT_BUILDER_CONFIG_NAME or cls.BUILDER_CONFIGS[0].name
+            base_name = base_name or default
+            base = cls.get_builder_config(base_name)
+            if base is None:
+                names = sorted(config.name for config in cls.BUILDER_CONFIGS)
+                raise ValueError(f"{cls.name}: no config {base_name!r} to store {frames} frames"
+                                 f" per clip ({name!r}); configs: {names}.")  # fmt: skip
+            variant_name = f"{base.name}_frames{frames}"
+        stored = getattr(base, "num_frames", cls.NUM_FRAMES)
+        if frames <= stored:
+            raise ValueError(f"{cls.name}: {name!r} asks for {frames} frames per clip; a frames"
+                             f" variant stores more than the {stored} of its config (the models"
+                             f" take {cls.NUM_FRAMES}).")  # fmt: skip
+        variant = copy.copy(base)
+        variant.name = variant_name
+        variant.num_frames = frames
+        variant.description = f"{base.description} {frames} frames per clip, evenly spaced."
+        return variant
+
+    def _create_builder_config(self, builder_config, version):
+        if isinstance(builder_config, str):
+            name, _, pinned = builder_config.partition(":")
+            variant = self.frame_variant(name)
+            if variant is not None:
+                builder_config, version = variant, pinned or version
+            elif self.get_builder_config(name) is None:
+                names = sorted(config.name for config in self.BUILDER_CONFIGS)
+                raise ValueError(f"{self.name}: no config {name!r}; configs: {names or 'none'},"
+                                 f" or `[<config>_]frames<N>` to store N > {self.NUM_FRAMES}"
+                                 " frames per clip.")  # fmt: skip
+        return super()._create_builder_config(builder_config, version)
 
     def _manual_root(self, dl_manager):
         """The manual dir as a str, or a clear error (with the download page) if missing."""
@@ -120,7 +183,7 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
 
     def _label_and_yield(self, clips, paths, split):
         pool = ClipLabellingPool(
-            num_frames=self.NUM_FRAMES, image_size=self.IMAGE_SIZE, progress=f"{self.name} {split}"
+            num_frames=self.num_frames, image_size=self.IMAGE_SIZE, progress=f"{self.name} {split}"
         )
         report = {"found": len(clips), "kept": 0, "skipped": {}, "no_face_clips": [],
                   "frames_without_face": 0, "per_class": {}, "repeated_frames": {},
@@ -135,10 +198,10 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
                 report["skipped"][key] = error
                 continue
             count, declared = info["frame_count"], info["declared_frame_count"]
-            if count < self.NUM_FRAMES:  # kept: every frame is used, some twice
+            if count < self.num_frames:  # kept: every frame is used, some twice
                 _LOG.warning("%s: %s has %d frames; %d are repeated to make %d (kept)",
-                             self.name, shown, count, self.NUM_FRAMES - count,
-                             self.NUM_FRAMES)  # fmt: skip
+                             self.name, shown, count, self.num_frames - count,
+                             self.num_frames)  # fmt: skip
                 report["repeated_frames"][key] = count
             if declared and count < self.SHORT_DECODE_FRACTION * declared:
                 _LOG.warning("%s: %s decodes %d of the %d frames its header declares: truncated?"
@@ -146,7 +209,7 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
                 report["short_decodes"][key] = {"decoded": count, "declared": declared}
             missing = int((~labels["face_found"]).sum())
             report["frames_without_face"] += missing
-            if missing == self.NUM_FRAMES:  # kept: the expression label is still valid
+            if missing == self.num_frames:  # kept: the expression label is still valid
                 _LOG.warning("%s: no face in any frame of %s (kept)", self.name, shown)
                 report["no_face_clips"].append(key)
             report["kept"] += 1

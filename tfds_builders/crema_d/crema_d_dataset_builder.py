@@ -50,11 +50,10 @@ class Builder(LabelledVideoBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
     TITLE = "CREMA-D"
-    NUM_FRAMES = 16
     IMAGE_SIZE = 224
 
     def _info(self):
-        frames, size = self.NUM_FRAMES, self.IMAGE_SIZE
+        frames, size = self.num_frames, self.IMAGE_SIZE
         return self.dataset_info_from_configs(
             features=multitask_features(
                 frames,

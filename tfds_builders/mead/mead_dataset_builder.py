@@ -55,12 +55,12 @@ class Builder(LabelledVideoBuilder):
         tfds.core.BuilderConfig(name=view, description=f"The {view} camera, all intensities.")
         for view in VIEWS
     ]
-    DEFAULT_CONFIG_NAME = "front"
+    DEFAULT_BUILDER_CONFIG_NAME = "front"
 
     def _info(self):
         return self.dataset_info_from_configs(
             features=multitask_features(
-                self.NUM_FRAMES,
+                self.num_frames,
                 self.IMAGE_SIZE,
                 CLASS_NAMES,
                 view=tfds.features.Text(),

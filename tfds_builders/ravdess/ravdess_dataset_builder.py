@@ -96,12 +96,12 @@ class Builder(LabelledVideoBuilder):
             fold_actors=contiguous_blocks(24, 6),
         ),
     ]
-    DEFAULT_CONFIG_NAME = "paper"
+    DEFAULT_BUILDER_CONFIG_NAME = "paper"
 
     def _info(self):
         return self.dataset_info_from_configs(
             features=multitask_features(
-                self.NUM_FRAMES,
+                self.num_frames,
                 self.IMAGE_SIZE,
                 self.builder_config.class_names,
                 emotion_code=tfds.features.Text(),

@@ -91,7 +91,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             clips_per_class=1,
         ),
     ]
-    DEFAULT_CONFIG_NAME = "small"
+    DEFAULT_BUILDER_CONFIG_NAME = "small"
 
     def _info(self):
         size, frames = self.builder_config.image_size, self.builder_config.num_frames

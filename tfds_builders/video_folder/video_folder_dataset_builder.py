@@ -53,15 +53,11 @@ class Builder(LabelledVideoBuilder):
         ),  # fmt: skip
         VideoFolderConfig(name="tiny", description="16x32x32: tests.", image_size=32),
     ]
-    DEFAULT_CONFIG_NAME = "default"
+    DEFAULT_BUILDER_CONFIG_NAME = "default"
 
     @property
     def IMAGE_SIZE(self):  # noqa: N802 (the base class's constant, per config here)
         return self.builder_config.image_size
-
-    @property
-    def NUM_FRAMES(self):  # noqa: N802
-        return self.builder_config.num_frames
 
     @property
     def num_folds(self):
@@ -70,7 +66,7 @@ class Builder(LabelledVideoBuilder):
     def _info(self):
         return self.dataset_info_from_configs(
             features=multitask_features(
-                self.NUM_FRAMES, self.IMAGE_SIZE, (UNLABELLED,), source=tfds.features.Text()
+                self.num_frames, self.IMAGE_SIZE, (UNLABELLED,), source=tfds.features.Text()
             ),
             supervised_keys=None,
         )
