@@ -1,90 +1,17 @@
 """Predict the expression (and per-frame face box and landmarks) of one video file.
 
-    python predict.py VIDEO --run RUN_DIR_OR_SAVEDMODEL [--json] [--annotate OUT.png]
+`python predict.py --help`; installed: `mtcae-predict`.
 
-Uses the run's exported SavedModel (RUN_DIR/saved_model, or a SavedModel folder given
-directly): 16 frames sampled uniformly over the clip, resized to the model's input size.
+The command lives in `mtcae_keras.cli.predict`; importing this file gives that module.
 """
 
-import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from mtcae_keras.data.video_reader import VideoDecodeError  # noqa: E402
-from mtcae_keras.data.video_reader import read_video  # noqa: E402
-
-
-def load_serving(path):
-    folder = os.path.join(path, "saved_model") if os.path.isdir(
-        os.path.join(path, "saved_model")) else path  # fmt: skip
-    if not os.path.exists(os.path.join(folder, "saved_model.pb")):
-        sys.exit(f"{path}: no SavedModel; run `python evaluate.py RUN_DIR --export` first.")
-    loaded = tf.saved_model.load(folder)
-    serve = loaded.signatures["serving_default"]
-    spec = serve.structured_input_signature[1]["video"]
-    names = None
-    if hasattr(loaded, "class_names"):
-        names = [n.decode() for n in loaded.class_names[0].numpy()]
-    return serve, tuple(spec.shape[1:4]), names
-
-
-def annotate(frames, outputs, path):
-    """Writes the sampled frames in a 4x4 grid with predicted boxes and landmarks."""
-    import cv2
-
-    tiles = []
-    for t, frame in enumerate(frames):
-        tile = cv2.resize(frame, (224, 224)).copy()
-        if "boxes" in outputs:
-            x, y, w, h = (outputs["boxes"][0, t] * 224).tolist()
-            cv2.rectangle(tile, (int(x), int(y)), (int(x + w), int(y + h)), (255, 0, 0), 2)
-            for px, py in (outputs["landmarks"][0, t].reshape(5, 2) * 224).tolist():
-                cv2.circle(tile, (int(px), int(py)), 3, (0, 255, 0), -1)
-        tiles.append(tile)
-    rows = [np.concatenate(tiles[i : i + 4], axis=1) for i in range(0, len(tiles), 4)]
-    cv2.imwrite(path, cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("video")
-    parser.add_argument("--run", required=True, help="train.py run dir or SavedModel folder")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--annotate", help="write the frames with boxes/landmarks to this PNG")
-    args = parser.parse_args(argv)
-
-    serve, (frames_needed, height, width), names = load_serving(args.run)
-    try:
-        frames, info = read_video(args.video, frames_needed, (height, width))
-    except VideoDecodeError as error:
-        sys.exit(f"cannot read video: {error}")
-    outputs = {k: v.numpy() for k, v in serve(video=tf.constant(frames[None])).items()}
-    probabilities = outputs["expression_probabilities"][0]
-    names = names or [str(i) for i in range(len(probabilities))]
-    ranking = np.argsort(-probabilities)
-    result = {
-        "video": args.video,
-        "expression": names[ranking[0]],
-        "probabilities": {names[i]: float(probabilities[i]) for i in ranking},
-        "source_frames": info["frame_count"],
-    }
-    if args.annotate:
-        annotate(frames, outputs, args.annotate)
-        result["annotated"] = args.annotate
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{args.video}: {result['expression']}")
-        for name, p in result["probabilities"].items():
-            print(f"  {name:>8} {100 * p:5.1f}%")
-    return 0
-
+from mtcae_keras.cli import predict  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(predict.main())
+sys.modules[__name__] = predict  # `import predict`: the command's module itself

@@ -9,6 +9,7 @@ from mtcae_keras.models import VideoMAEBackbone
 from mtcae_keras.models import ViTDecoder
 from mtcae_keras.models import build_mtcae_model
 from mtcae_keras.pretraining import MaskedVideoPretrainer
+from tfds_builders import BUILDER_MODULES  # noqa: F401 (tfds.builder("crema_d") finds ours)
 
 __version__ = "0.1.0"
 __all__ = [

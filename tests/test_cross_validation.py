@@ -105,7 +105,9 @@ def test_flags_cross_validation_cannot_honour_are_refused(tmp_path):
 def test_the_ablation_table_gives_mean_and_spread_over_seeds_and_both_orderings():
     import importlib.util
 
-    path = os.path.join(os.path.dirname(train.__file__), "bench", "ablation.py")
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "ablation.py"
+    )
     spec = importlib.util.spec_from_file_location("ablation", path)
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)

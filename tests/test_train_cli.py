@@ -139,7 +139,9 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     """bench/synthetic_demo.py: only the labels, the run dir and the verbosity differ."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(train.__file__), "bench", "synthetic_demo.py")
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "synthetic_demo.py"
+    )
     spec = importlib.util.spec_from_file_location("synthetic_demo", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -1,27 +1,19 @@
 """tf.data input pipeline: built TFDS splits -> (normalised video, targets, sample weights)."""
 
 import dataclasses
-import importlib
 from functools import partial
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfds_builders import builder_class
+
 # Pixel normalisation. ImageNet's (VideoMAE, MAE-DFER) by default; the public notebook's
 # copy slip (std 0.225 on all channels) as an option.
 NORMALIZATIONS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "notebook": ((0.485, 0.456, 0.406), (0.225, 0.225, 0.225)),
-}
-
-# Dataset name -> module of its TFDS builder (imported to register it).
-BUILDER_MODULES = {
-    "synthetic_faces": "tfds_builders.synthetic_faces.synthetic_faces_dataset_builder",
-    "crema_d": "tfds_builders.crema_d.crema_d_dataset_builder",
-    "ravdess": "tfds_builders.ravdess.ravdess_dataset_builder",
-    "mead": "tfds_builders.mead.mead_dataset_builder",
-    "video_folder": "tfds_builders.video_folder.video_folder_dataset_builder",
 }
 
 TASKS = ("boxes", "landmarks", "expression")
@@ -43,15 +35,7 @@ def load_builder(dataset, data_dir=None, config=None, prepare=False, download_co
     """
     name, _, inline_config = dataset.partition("/")
     config = config or inline_config or None
-    if name not in BUILDER_MODULES:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of {sorted(BUILDER_MODULES)}.")
-    try:
-        module = importlib.import_module(BUILDER_MODULES[name])
-    except ModuleNotFoundError as error:
-        raise ValueError(
-            f"The {name} builder is not available ({error}); run from the repository root."
-        ) from error
-    builder = module.Builder(config=config, data_dir=data_dir, **builder_kwargs)
+    builder = builder_class(name)(config=config, data_dir=data_dir, **builder_kwargs)
     if prepare and not builder.is_prepared():
         builder.download_and_prepare(download_config=download_config)
     return builder

@@ -5,6 +5,8 @@ import os
 
 import keras
 
+from mtcae_keras.models.hub import resolve_hub_name
+
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
 class Backbone(keras.Model):
@@ -56,12 +58,15 @@ class Backbone(keras.Model):
         Args:
             name: str. One of `presets()` (randomly initialised); or the path of a
                 `.weights.h5` written by `tools/convert_videomae_checkpoint.py` (its
-                `.config.json` beside it); or a checkpoint, ported on the fly.
+                `.config.json` beside it); or a checkpoint, ported on the fly; or
+                `hf://OWNER/REPO[@REVISION]`, a Hugging Face Hub repository of either
+                (e.g. `hf://MCG-NJU/videomae-base`; `mtcae_keras.models.hub`).
             **overrides: constructor arguments that replace the preset's or checkpoint's
                 (e.g. `num_heads`, which original checkpoints do not store, or `dtype`).
         """
         if name in cls.PRESETS:
             return cls(**{**cls.PRESETS[name], "name": name, **overrides})
+        name = resolve_hub_name(name)
         if not os.path.exists(name):
             raise ValueError(
                 f"Unknown {cls.__name__} preset {name!r} (and no such file). Choose one of "

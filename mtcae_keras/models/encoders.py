@@ -4,6 +4,7 @@ import hashlib
 import os
 
 from mtcae_keras.models.backbone import read_weights_config
+from mtcae_keras.models.hub import resolve_hub_name
 from mtcae_keras.models.lgi_former_backbone import LGIFormerBackbone
 from mtcae_keras.models.videomae_backbone import VideoMAEBackbone
 
@@ -26,7 +27,8 @@ def load_encoder(name, **overrides):
         name: str. A preset of `VideoMAEBackbone` or `LGIFormerBackbone`; a `.weights.h5`
             written by the converters (its `.config.json` says which class); or a checkpoint:
             a Hugging Face VideoMAE folder or file, an original VideoMAE `.pth`, or a MAE-DFER
-            `.pth` (an LGI-Former when it holds `lg_region_tokens`, else a plain ViT).
+            `.pth` (an LGI-Former when it holds `lg_region_tokens`, else a plain ViT); or
+            `hf://OWNER/REPO[@REVISION]`, a Hub repository of any of these.
         **overrides: constructor arguments replacing the preset's or checkpoint's (e.g.
             `image_size` or `num_heads`, which checkpoints do not store).
 
@@ -36,6 +38,7 @@ def load_encoder(name, **overrides):
     for cls in BACKBONE_CLASSES.values():
         if name in cls.PRESETS:
             return cls.from_preset(name, **overrides)
+    name = resolve_hub_name(name)
     if not os.path.exists(name):
         raise ValueError(
             f"Unknown encoder {name!r}: no such preset or file. Presets: {encoder_presets()}; "

@@ -354,7 +354,8 @@ class MaskedVideoPretrainer(keras.Model):
         and MAE-DFER pre-training `.pth` files (`port_pretrainer_weights`).
 
         Args:
-            path: str. The checkpoint.
+            path: str. The checkpoint, or `hf://OWNER/REPO[@REVISION]` (e.g.
+                `hf://MCG-NJU/videomae-base`, pre-trained with its decoder).
             **overrides: encoder arguments (e.g. `num_frames`, `image_size`,
                 `drop_path_rate`) and pretrainer arguments (e.g. `mask_ratio`, `target`,
                 `decoder_num_heads`, which original checkpoints do not store).
@@ -367,7 +368,9 @@ class MaskedVideoPretrainer(keras.Model):
         from mtcae_keras.conversion.lgi_former_keys import lgi_former_config_from_state_dict
         from mtcae_keras.conversion.pretrainer_port import decoder_config_from_checkpoint
         from mtcae_keras.conversion.pretrainer_port import port_pretrainer_weights
+        from mtcae_keras.models.hub import resolve_hub_name
 
+        path = resolve_hub_name(path)
         config, state_dict = load_videomae_checkpoint(path)
         hf_config = None
         config_path = os.path.join(path, "config.json") if os.path.isdir(path) else None

@@ -43,7 +43,7 @@ def _clip(name, path):
     return key, path, features
 
 
-class Builder(LabelledVideoBuilder):
+class Builder(LabelledVideoBuilder, skip_registration=True):
     """CREMA-D: 16 frames per clip at 224x224, MTCNN labels, 5 actor-block folds."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -44,7 +44,7 @@ def _actor_of(relative_path):
     return None
 
 
-class Builder(LabelledVideoBuilder):
+class Builder(LabelledVideoBuilder, skip_registration=True):
     """MEAD: 16 frames per clip at 224x224, MTCNN labels, 5 folds of whole actors."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -73,7 +73,7 @@ class RavdessConfig(tfds.core.BuilderConfig):
         return None
 
 
-class Builder(LabelledVideoBuilder):
+class Builder(LabelledVideoBuilder, skip_registration=True):
     """RAVDESS speech videos: 16 frames per clip at 224x224, MTCNN labels, actor-block folds."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -40,7 +40,7 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
         return self.class_clips[CLASS_NAMES.index(label)]
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Synthetic face videos: six expressions unfolding over 16 frames, with exact labels."""
 
     VERSION = tfds.core.Version("1.2.0")

@@ -33,7 +33,7 @@ class VideoFolderConfig(tfds.core.BuilderConfig):
     num_frames: int = 16
 
 
-class Builder(LabelledVideoBuilder):
+class Builder(LabelledVideoBuilder, skip_registration=True):
     """Unlabelled videos: 16 sampled frames per clip, MTCNN labels, one `train` split.
 
     No expression label exists (`label` is always `unlabelled`); MTCNN still runs, so that

@@ -1,0 +1,2 @@
+"""The command-line programs: `mtcae-train`, `mtcae-evaluate`, `mtcae-predict`,
+`mtcae-pretrain`, `mtcae-cross-validate` (also `python train.py ...` in a clone)."""
