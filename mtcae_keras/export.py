@@ -3,32 +3,42 @@
 import keras
 import tensorflow as tf
 
-from mtcae_keras.data.input_pipeline import NORMALIZATIONS
+from mtcae_keras.models.video_preprocessor import VideoPreprocessor
 
 
-def export_saved_model(model, path, normalization="imagenet", class_names=None):
+def export_saved_model(model, path, normalization=None, class_names=None):
     """Writes a SavedModel whose `serving_default` takes raw uint8 clips.
 
     Signature: `video` uint8 `(None, frames, height, width, 3)` (any batch size) ->
     `expression_probabilities` `(None, C)`, `expression_logits`, and, when the model has them,
     `boxes` `(None, frames, 4)` and `landmarks` `(None, frames, 10)` scaled to [0, 1].
-    Normalisation happens inside, so clients send pixels as decoded. Loading needs only
-    TensorFlow (`tf.saved_model.load`), not this package.
+    Normalisation happens inside (`VideoPreprocessor`: the model's own for an `MTCAEDFER`),
+    so clients send pixels as decoded. Loading needs only TensorFlow (`tf.saved_model.load`),
+    not this package.
 
     Args:
-        model: a `build_mtcae_model` model.
+        model: an `MTCAEDFER` or a `build_mtcae_model` model.
         path: str. Output folder.
-        normalization: str. The key of `NORMALIZATIONS` the model was trained with.
-        class_names: list of str, stored as the `class_names` asset-free constant.
+        normalization: str. The `NORMALIZATIONS` key the model was trained with: an
+            `MTCAEDFER`'s preprocessor's if None (else ImageNet's); refused if it differs.
+        class_names: list of str, stored as the `class_names` asset-free constant (an
+            `MTCAEDFER`'s own if None).
     """
-    mean, std = NORMALIZATIONS[normalization]
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        preprocessor = VideoPreprocessor(normalization=normalization or "imagenet")
+    elif normalization not in (None, preprocessor.normalization):
+        raise ValueError(f"normalization={normalization!r}, but the model's preprocessor"
+                         f" normalises with {preprocessor.normalization!r}.")  # fmt: skip
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
     shape = (None,) + tuple(model.input.shape[1:])
     archive = keras.export.ExportArchive()
     archive.track(model)
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8, name="video")])
     def serve(video):
-        pixels = (tf.cast(video, tf.float32) / 255.0 - mean) / std
+        pixels = preprocessor(video)
         outputs = model(pixels, training=False)
         if not isinstance(outputs, dict):
             outputs = {"expression": outputs}

@@ -7,14 +7,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mtcae_keras.models.video_preprocessor import NORMALIZATIONS  # noqa: F401 (re-exported)
+from mtcae_keras.models.video_preprocessor import normalize_pixels
+from mtcae_keras.models.video_preprocessor import resize_frames
 from tfds_builders import builder_class
-
-# Pixel normalisation. ImageNet's (VideoMAE, MAE-DFER) by default; the public notebook's
-# copy slip (std 0.225 on all channels) as an option.
-NORMALIZATIONS = {
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "notebook": ((0.485, 0.456, 0.406), (0.225, 0.225, 0.225)),
-}
 
 TASKS = ("boxes", "landmarks", "expression")
 
@@ -393,14 +389,8 @@ def labelled_subset_table(builder, split_names, fraction, seed=0):
 
 
 def normalize_video(video, normalization="imagenet"):
-    """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std`."""
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"Unknown normalization {normalization!r}; choose one of {sorted(NORMALIZATIONS)}."
-        )
-    mean, std = NORMALIZATIONS[normalization]
-    video = tf.cast(video, tf.float32) / 255.0
-    return (video - tf.constant(mean)) / tf.constant(std)
+    """uint8 `(..., 3)` -> float32 `(x / 255 - mean) / std` (`VideoPreprocessor`'s)."""
+    return normalize_pixels(video, normalization)
 
 
 def translate_coordinates(boxes, landmarks, offset_x, offset_y):
@@ -516,16 +506,10 @@ def augmentation_names(augment):
 
 
 def resize_video(video, image_size):
-    """Resizes every frame of `(T, H, W, 3)` clips to `image_size` `(height, width)`.
-
-    Bilinear with antialiasing (a 224 -> 160 reduction otherwise aliases), float32 out; a clip
-    already of that size is returned as it is. Boxes and landmarks are fractions of the
-    frame, so they stay valid.
-    """
-    image_size = tuple(int(v) for v in image_size)
-    if tuple(video.shape[-3:-1]) == image_size:
-        return video
-    return tf.image.resize(tf.cast(video, tf.float32), image_size, antialias=True)
+    """Every frame of `(T, H, W, 3)` clips resized to `image_size` `(height, width)`:
+    `VideoPreprocessor`'s `resize_frames` (bilinear, antialiased, float32; a clip already of
+    that size is returned as it is)."""
+    return resize_frames(video, image_size)
 
 
 # Per-frame features, sampled together when a clip stores more frames than the model takes.

@@ -11,8 +11,10 @@ import os
 
 HF_PREFIX = "hf://"
 # What a repository may hold that an encoder is read from; nothing else is downloaded.
+# (`preprocessor.json` and `metadata.json`: an `MTCAEDFER` preset.)
 _WEIGHT_PATTERNS = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.bin",
-                    "*.bin.index.json", "*.pth", "*.weights.h5", "*.config.json")  # fmt: skip
+                    "*.bin.index.json", "*.pth", "*.weights.h5", "*.config.json",
+                    "preprocessor.json", "metadata.json")  # fmt: skip
 
 
 def is_hub_name(name):

@@ -71,6 +71,17 @@ def build_mtcae_model(
         `(B, num_frames, 10)`, `expression` `(B, num_classes)` logits, all float32 (`stl`:
         `expression` only).
     """
+    video, outputs = mtcae_graph(backbone, strategy, num_classes, num_frames, decoder,
+                                 freeze_encoder, target_statistics, dtype,
+                                 **decoder_overrides)  # fmt: skip
+    return keras.Model(video, outputs, name=name or f"mtcae_{strategy}")
+
+
+def mtcae_graph(backbone, strategy, num_classes, num_frames=16, decoder="paper",
+                freeze_encoder=True, target_statistics=None, dtype=None,
+                **decoder_overrides):  # fmt: skip
+    """The `(video input, outputs dict)` of `build_mtcae_model` (same arguments), for a
+    functional model to be made of: `build_mtcae_model`'s `keras.Model` or `MTCAEDFER`."""
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown strategy {strategy!r}; choose one of {STRATEGIES}.")
     config = decoder_config(decoder, **decoder_overrides)
@@ -103,8 +114,7 @@ def build_mtcae_model(
         )(tokens)
 
     if strategy == "stl":
-        outputs = {"expression": head("expression", features)}
-        return keras.Model(video, outputs, name=name or f"mtcae_{strategy}")
+        return video, {"expression": head("expression", features)}
 
     decoder_args = {k: v for k, v in config.items() if k not in _HEAD_ARGS}
     mlp_args = {
@@ -136,4 +146,4 @@ def build_mtcae_model(
         shared = decode("shared_decoder", tokens) if strategy.startswith("fs_") else tokens
         for task in TASKS:
             outputs[task] = head(task, decode(f"{task}_decoder", shared))
-    return keras.Model(video, outputs, name=name or f"mtcae_{strategy}")
+    return video, outputs
