@@ -4,12 +4,14 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 import evaluate
 import predict
 import train
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
+from mtcae_keras.data.video_reader import read_video
 from mtcae_keras.data.video_reader import write_video
 from mtcae_keras.models.encoders import file_digest
 from tests.test_case import Interrupt
@@ -67,6 +69,13 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     assert set(result["probabilities"]) == set(config["class_names"])
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert os.path.exists(tmp_path / "a.png")
+    # Without the SavedModel, the best checkpoint's task model predicts the same.
+    served, shape, names = predict.load_serving(str(run))
+    task, task_shape, task_names = predict.load_task(str(run))
+    assert task_shape == shape and task_names == names == config["class_names"]
+    frames = read_video(video, shape[0], shape[1:])[0][None].repeat(2, axis=0)
+    for key in ("expression_probabilities", "expression_logits", "boxes", "landmarks"):
+        np.testing.assert_allclose(task(frames)[key], served(frames)[key], atol=1e-5)
     # The run finished (no backup/ left): the same command again is a new run, not a resume.
     assert not os.path.exists(run / "backup")
     assert train.main(_args(tmp_path, 1)) == 0

@@ -22,3 +22,16 @@ class GeneratedDummyData:
     def tearDownClass(cls):
         super().tearDownClass()
         shutil.rmtree(cls.EXAMPLE_DIR, ignore_errors=True)
+
+
+class FoundByName:
+    """Put before `DatasetBuilderTestCase` in the bases: our builders are found by name
+    through `tfds_builders`' provider, not TFDS's class registry (which `test_registered`
+    looks in), so that name is what is tested."""
+
+    def test_registered(self):
+        import tensorflow_datasets as tfds
+
+        import tfds_builders  # noqa: F401 (adds the provider)
+
+        self.assertIs(tfds.builder_cls(self.DATASET_CLASS.name), self.DATASET_CLASS)

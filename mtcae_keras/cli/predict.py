@@ -1,9 +1,11 @@
 """Predict the expression (and per-frame face box and landmarks) of one video file.
 
-    python predict.py VIDEO --run RUN_DIR_OR_SAVEDMODEL [--json] [--annotate OUT.png]
+    python predict.py VIDEO --run RUN_DIR_OR_SAVEDMODEL_OR_PRESET [--json] [--annotate OUT.png]
 
 Uses the run's exported SavedModel (RUN_DIR/saved_model, or a SavedModel folder given
-directly): 16 frames sampled uniformly over the clip, resized to the model's input size.
+directly), else the task model of the run's best checkpoint or of an `MTCAEDFER` preset
+directory (`hf://OWNER/REPO` too): 16 frames sampled uniformly over the clip, resized to the
+model's input size.
 """
 
 import argparse
@@ -21,17 +23,40 @@ from mtcae_keras.data.video_reader import read_video  # noqa: E402
 
 
 def load_serving(path):
+    """`(predict, (frames, height, width), class names)`; `predict` maps a uint8 clip batch to
+    the serving signature's outputs (NumPy)."""
     folder = os.path.join(path, "saved_model") if os.path.isdir(
         os.path.join(path, "saved_model")) else path  # fmt: skip
     if not os.path.exists(os.path.join(folder, "saved_model.pb")):
-        sys.exit(f"{path}: no SavedModel; run `python evaluate.py RUN_DIR --export` first.")
+        return load_task(path)
     loaded = tf.saved_model.load(folder)
     serve = loaded.signatures["serving_default"]
     spec = serve.structured_input_signature[1]["video"]
     names = None
     if hasattr(loaded, "class_names"):
         names = [n.decode() for n in loaded.class_names[0].numpy()]
-    return serve, tuple(spec.shape[1:4]), names
+
+    def predict(video):
+        return {k: v.numpy() for k, v in serve(video=tf.constant(video)).items()}
+
+    return predict, tuple(spec.shape[1:4]), names
+
+
+def load_task(path):
+    """`load_serving`'s triple from an `MTCAEDFER` preset or a run's best checkpoint."""
+    from mtcae_keras import MTCAEDFER
+
+    try:
+        task = MTCAEDFER.from_preset(path)
+    except (ValueError, OSError) as error:
+        sys.exit(f"{path}: neither a SavedModel nor a run dir or MTCAEDFER preset ({error}).")
+
+    def predict(video):
+        outputs = task.predict_video(video)
+        outputs["expression_logits"] = outputs.pop("expression")
+        return outputs
+
+    return predict, tuple(task.input.shape[1:4]), task.class_names
 
 
 def annotate(frames, outputs, path):
@@ -54,17 +79,18 @@ def annotate(frames, outputs, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("video")
-    parser.add_argument("--run", required=True, help="train.py run dir or SavedModel folder")
+    parser.add_argument("--run", required=True,
+                        help="train.py run dir, SavedModel folder or MTCAEDFER preset")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--annotate", help="write the frames with boxes/landmarks to this PNG")
     args = parser.parse_args(argv)
 
-    serve, (frames_needed, height, width), names = load_serving(args.run)
+    predict, (frames_needed, height, width), names = load_serving(args.run)
     try:
         frames, info = read_video(args.video, frames_needed, (height, width))
     except VideoDecodeError as error:
         sys.exit(f"cannot read video: {error}")
-    outputs = {k: v.numpy() for k, v in serve(video=tf.constant(frames[None])).items()}
+    outputs = predict(frames[None])
     probabilities = outputs["expression_probabilities"][0]
     names = names or [str(i) for i in range(len(probabilities))]
     ranking = np.argsort(-probabilities)

@@ -8,6 +8,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from tfds_builders.crema_d import crema_d_dataset_builder
+from tfds_builders.generated_dummy_data import FoundByName
 from tfds_builders.generated_dummy_data import GeneratedDummyData
 
 # One or two actors from each fold block, in CREMA-D's naming.
@@ -36,7 +37,9 @@ def _write_dummy_manual_dir(folder):
     write_dummy_clips(os.path.join(folder, "VideoFlash"))
 
 
-class CremaDDatasetBuilderTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
+class CremaDDatasetBuilderTest(
+    FoundByName, GeneratedDummyData, tfds.testing.DatasetBuilderTestCase
+):
     """Five actor-block folds from CREMA-D-named files under VideoFlash/."""
 
     DATASET_CLASS = crema_d_dataset_builder.Builder

@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import write_video
+from tfds_builders.generated_dummy_data import FoundByName
 from tfds_builders.generated_dummy_data import GeneratedDummyData
 from tfds_builders.mead import mead_dataset_builder
 
@@ -53,7 +54,7 @@ def write_dummy_data(root):
         file.write(b"not a MEAD emotion")
 
 
-class MeadFrontTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
+class MeadFrontTest(FoundByName, GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
     """Front view; six actors dealt into 5 folds (M003 and W014 share fold 0)."""
 
     DATASET_CLASS = mead_dataset_builder.Builder

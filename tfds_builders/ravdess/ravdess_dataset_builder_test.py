@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import write_video
+from tfds_builders.generated_dummy_data import FoundByName
 from tfds_builders.generated_dummy_data import GeneratedDummyData
 from tfds_builders.ravdess import ravdess_dataset_builder
 
@@ -57,7 +58,7 @@ def write_dummy_data(root):
         file.write(b"not a RAVDESS name")
 
 
-class RavdessPaperTest(GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
+class RavdessPaperTest(FoundByName, GeneratedDummyData, tfds.testing.DatasetBuilderTestCase):
     """7 classes, 5 contiguous actor blocks; the archive and the folders both read."""
 
     DATASET_CLASS = ravdess_dataset_builder.Builder

@@ -8,10 +8,11 @@ import tensorflow_datasets as tfds
 
 from mtcae_keras.data.synthetic_face_renderer import CLASS_NAMES
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
+from tfds_builders.generated_dummy_data import FoundByName
 from tfds_builders.synthetic_faces import synthetic_faces_dataset_builder
 
 
-class SyntheticFacesDatasetBuilderTest(tfds.testing.DatasetBuilderTestCase):
+class SyntheticFacesDatasetBuilderTest(FoundByName, tfds.testing.DatasetBuilderTestCase):
     """The TFDS contract: 5 folds of 6 clips (one actor each) in the `tiny` config."""
 
     DATASET_CLASS = synthetic_faces_dataset_builder.Builder
