@@ -45,6 +45,7 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
     # A clip that decodes less than this share of the frames its header declares is flagged.
     SHORT_DECODE_FRACTION = 0.5
     TITLE = "the dataset"  # as errors name it, e.g. "RAVDESS"
+    _beam_build = False  # set by `_download_and_prepare` from the download config
 
     @property
     def num_folds(self):
@@ -121,13 +122,17 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         config = [self.builder_config.name] if self.builder_config else []
         return os.path.join(self.data_dir_root, self.name, *config, f"{self.version}_report.json")
 
-    def _download_and_prepare(self, *args, **kwargs):
+    def _download_and_prepare(self, dl_manager, download_config=None):
         # A build writes its report whole: sections left by an earlier, failed build (a
         # split or an archive that is no longer there) must not survive into this one.
         path = self._report_path()
         if tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
-        return super()._download_and_prepare(*args, **kwargs)
+        self._beam_build = bool(
+            download_config and (download_config.beam_runner or download_config.beam_options)
+        )
+        self._beam_splits = []
+        return super()._download_and_prepare(dl_manager, download_config)
 
     def _update_report(self, section, values):
         path = self._report_path()
@@ -177,56 +182,116 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
         self._update_report("unexpected_files", sorted(unexpected))
 
     def _generate_examples(self, clips, split):
-        """Yields `(key, example)` for `clips` = [(key, path, features)], in their order."""
-        with _extracted(clips) as local_paths:
-            yield from self._label_and_yield(clips, local_paths, split)
+        """`(key, example)` for `clips` = [(key, path, features)]: a generator, labelling in
+        this machine's worker processes (`ClipLabellingPool`), or, when the build runs with
+        Beam (`DownloadConfig(beam_options=...)`, `tfds build --beam_pipeline_options=...`),
+        a Beam `PTransform` labelling one clip per element on the runner's workers. Both
+        give the same examples and the same report (`split_report`; the Beam build's
+        outcomes travel as Beam metrics)."""
+        if self._beam_build:
+            from mtcae_keras.data.beam_labelling import BeamClipLabelling
 
-    def _label_and_yield(self, clips, paths, split):
+            self._beam_splits.append(split)
+            tf.io.gfile.makedirs(os.path.dirname(self._report_path()))
+            return BeamClipLabelling(clips, self._labelling_settings(split))
+        return self._generate_in_process(clips, split)
+
+    def _labelling_settings(self, split):
+        outcomes = f"{os.path.splitext(self._report_path())[0]}.{split}_outcomes.json"
+        return {"name": self.name, "split": split, "num_frames": self.num_frames,
+                "image_size": self.IMAGE_SIZE, "outcomes_path": outcomes,
+                "short_decode_fraction": self.SHORT_DECODE_FRACTION}  # fmt: skip
+
+    def _generate_in_process(self, clips, split):
+        settings = self._labelling_settings(split)
         pool = ClipLabellingPool(
             num_frames=self.num_frames, image_size=self.IMAGE_SIZE, progress=f"{self.name} {split}"
         )
-        report = {"found": len(clips), "kept": 0, "skipped": {}, "no_face_clips": [],
-                  "frames_without_face": 0, "per_class": {}, "repeated_frames": {},
-                  "short_decodes": {}}  # fmt: skip
-        for (key, source, features), (_, frames, labels, error, info) in zip(
-            clips, pool.imap(paths), strict=True
-        ):
-            # Name the clip as the user has it, not by its temporary extracted copy.
-            shown = f"{source[0]}:{source[1]}" if isinstance(source, tuple) else source
-            if error is not None:
-                _LOG.warning("%s: skipping %s: %s", self.name, shown, error)
-                report["skipped"][key] = error
-                continue
-            count, declared = info["frame_count"], info["declared_frame_count"]
-            if count < self.num_frames:  # kept: every frame is used, some twice
-                _LOG.warning("%s: %s has %d frames; %d are repeated to make %d (kept)",
-                             self.name, shown, count, self.num_frames - count,
-                             self.num_frames)  # fmt: skip
-                report["repeated_frames"][key] = count
-            if declared and count < self.SHORT_DECODE_FRACTION * declared:
-                _LOG.warning("%s: %s decodes %d of the %d frames its header declares: truncated?"
-                             " (kept)", self.name, shown, count, declared)  # fmt: skip
-                report["short_decodes"][key] = {"decoded": count, "declared": declared}
-            missing = int((~labels["face_found"]).sum())
-            report["frames_without_face"] += missing
-            if missing == self.num_frames:  # kept: the expression label is still valid
-                _LOG.warning("%s: no face in any frame of %s (kept)", self.name, shown)
-                report["no_face_clips"].append(key)
-            report["kept"] += 1
-            label = features["label"]
-            report["per_class"][label] = report["per_class"].get(label, 0) + 1
-            yield (
-                key,
-                {
-                    "video": frames,
-                    "boxes": labels["boxes"],
-                    "landmarks": labels["landmarks"],
-                    "face_found": labels["face_found"],
-                    "clip_id": key,
-                    **features,
-                },
-            )
-        self._update_report(split, report)
+        outcomes = []
+        with _extracted(clips) as local_paths:
+            for (key, source, features), (_, *result) in zip(
+                clips, pool.imap(local_paths), strict=True
+            ):
+                example, outcome = clip_outcome(settings, key, source, features, *result)
+                outcomes.append(outcome)
+                if example is not None:
+                    yield key, example
+        self._update_report(split, split_report(outcomes, settings))
+
+    def _process_pipeline_result(self, pipeline_result):
+        """A Beam build's report: each split's clip outcomes, gathered by the pipeline."""
+        from mtcae_keras.data.beam_labelling import read_outcomes
+
+        del pipeline_result  # its counters are for the runner's monitoring
+        for split in self._beam_splits:
+            settings = self._labelling_settings(split)
+            self._update_report(split, split_report(read_outcomes(settings["outcomes_path"]),
+                                                    settings))  # fmt: skip
+
+
+def clip_outcome(settings, key, source, features, frames, labels, error, info):
+    """`(example or None, outcome)` of one labelled clip, logging what the report will list.
+
+    Args:
+        settings: `LabelledVideoBuilder._labelling_settings`: `name`, `num_frames`,
+            `short_decode_fraction`.
+        key, source, features: the clip as the builder lists it (`source`: its path, or
+            `(archive, member)`).
+        frames, labels, error, info: what `ClipLabellingPool` gives for it.
+
+    Returns:
+        The example to write (None for a clip that cannot be decoded) and a JSON-able
+        outcome: `key`, `label`, `error`, `frame_count`, `declared_frame_count`, `missing`
+        (frames without a face), which `split_report` sums up.
+    """
+    name, num_frames = settings["name"], settings["num_frames"]
+    # Name the clip as the user has it, not by its temporary extracted copy.
+    shown = f"{source[0]}:{source[1]}" if isinstance(source, (tuple, list)) else source
+    outcome = {"key": key, "label": features["label"], "error": error}
+    if error is not None:
+        _LOG.warning("%s: skipping %s: %s", name, shown, error)
+        return None, outcome
+    count, declared = info["frame_count"], info["declared_frame_count"]
+    missing = int((~labels["face_found"]).sum())
+    outcome.update(frame_count=int(count), declared_frame_count=declared and int(declared),
+                   missing=missing)  # fmt: skip
+    if count < num_frames:  # kept: every frame is used, some twice
+        _LOG.warning("%s: %s has %d frames; %d are repeated to make %d (kept)",
+                     name, shown, count, num_frames - count, num_frames)  # fmt: skip
+    if declared and count < settings["short_decode_fraction"] * declared:
+        _LOG.warning("%s: %s decodes %d of the %d frames its header declares: truncated?"
+                     " (kept)", name, shown, count, declared)  # fmt: skip
+    if missing == num_frames:  # kept: the expression label is still valid
+        _LOG.warning("%s: no face in any frame of %s (kept)", name, shown)
+    example = {"video": frames, "boxes": labels["boxes"], "landmarks": labels["landmarks"],
+               "face_found": labels["face_found"], "clip_id": key, **features}  # fmt: skip
+    return example, outcome
+
+
+def split_report(outcomes, settings):
+    """A split's section of the data report from its clips' `clip_outcome`s (any order)."""
+    num_frames, fraction = settings["num_frames"], settings["short_decode_fraction"]
+    outcomes = sorted(outcomes, key=lambda outcome: outcome["key"])
+    kept = [outcome for outcome in outcomes if outcome["error"] is None]
+    per_class = {}
+    for outcome in kept:
+        per_class[outcome["label"]] = per_class.get(outcome["label"], 0) + 1
+    return {
+        "found": len(outcomes),
+        "kept": len(kept),
+        "skipped": {o["key"]: o["error"] for o in outcomes if o["error"] is not None},
+        "no_face_clips": [o["key"] for o in kept if o["missing"] == num_frames],
+        "frames_without_face": sum(o["missing"] for o in kept),
+        "per_class": per_class,
+        "repeated_frames": {
+            o["key"]: o["frame_count"] for o in kept if o["frame_count"] < num_frames
+        },  # fmt: skip
+        "short_decodes": {
+            o["key"]: {"decoded": o["frame_count"], "declared": o["declared_frame_count"]}
+            for o in kept
+            if o["declared_frame_count"] and o["frame_count"] < fraction * o["declared_frame_count"]
+        },
+    }
 
 
 @contextlib.contextmanager
@@ -243,18 +308,27 @@ def _extracted(clips):
         local = {}
         for index, (archive, names) in enumerate(sorted(members.items())):
             target = os.path.join(folder, str(index))
-            try:
-                if archive.lower().endswith(".zip"):
-                    with zipfile.ZipFile(archive) as opened:
-                        for name in names:
-                            local[archive, name] = opened.extract(name, target)
-                else:
-                    with tarfile.open(archive) as opened:
-                        for name in names:
-                            opened.extract(name, target, filter="data")
-                            local[archive, name] = os.path.join(target, name)
-            except (OSError, zipfile.BadZipFile, tarfile.TarError, KeyError) as error:
-                _LOG.warning("cannot extract from %s: %s", archive, error)
-                for name in names:  # read_video then reports each as "file not found"
-                    local.setdefault((archive, name), os.path.join(target, "missing", name))
+            local.update(extract_members(archive, names, target))
         yield [local[path] if isinstance(path, tuple) else path for _, path, _ in clips]
+
+
+def extract_members(archive, names, target):
+    """`{(archive, name): local path}` of `names` extracted from a `.zip` / `.tar` into
+    `target`; members that cannot be extracted map to a missing path, which `read_video`
+    then reports as "file not found" (logged here)."""
+    local = {}
+    try:
+        if archive.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as opened:
+                for name in names:
+                    local[archive, name] = opened.extract(name, target)
+        else:
+            with tarfile.open(archive) as opened:
+                for name in names:
+                    opened.extract(name, target, filter="data")
+                    local[archive, name] = os.path.join(target, name)
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, KeyError) as error:
+        _LOG.warning("cannot extract from %s: %s", archive, error)
+        for name in names:
+            local.setdefault((archive, name), os.path.join(target, "missing", name))
+    return local
