@@ -47,7 +47,8 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     uar = [float(row["val_expression_uar"]) for row in rows]
     assert (file_digest(str(best)) != best_before) == (uar[2] > max(uar[:2])), uar
     for name in ("config.json", "metrics.json", "predictions.npz", "confusion_matrix.png",
-                 "checkpoints/best.keras", "saved_model/saved_model.pb"):  # fmt: skip
+                 "per_class_recall.png", "curves.png", "checkpoints/best.keras",
+                 "saved_model/saved_model.pb"):  # fmt: skip
         assert os.path.exists(run / name), name
     config = json.loads((run / "config.json").read_text())
     assert config["fold"] == 1 and config["class_names"][0] == "ANG"
@@ -63,12 +64,13 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     clip = SyntheticFaceRenderer(image_size=48, num_frames=20).render(9, "FEA", 0)
     video = write_video(str(tmp_path / "clip.mp4"), clip["video"])
     capsys.readouterr()
-    assert predict.main([video, "--run", str(run), "--json",
-                         "--annotate", str(tmp_path / "a.png")]) == 0  # fmt: skip
+    figures = ["--annotate", str(tmp_path / "a.png"), "--attention", str(tmp_path / "att.png")]
+    assert predict.main([video, "--run", str(run), "--json", *figures]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["probabilities"]) == set(config["class_names"])
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
-    assert os.path.exists(tmp_path / "a.png")
+    assert os.path.exists(tmp_path / "a.png") and result["attention"] == str(tmp_path / "att.png")
+    assert os.path.getsize(tmp_path / "att.png") > 1000
     # Without the SavedModel, the best checkpoint's task model predicts the same.
     served, shape, names = predict.load_serving(str(run))
     task, task_shape, task_names = predict.load_task(str(run))

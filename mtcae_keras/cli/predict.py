@@ -1,6 +1,7 @@
 """Predict the expression (and per-frame face box and landmarks) of one video file.
 
     python predict.py VIDEO --run RUN_DIR_OR_SAVEDMODEL_OR_PRESET [--json] [--annotate OUT.png]
+                      [--attention OUT.png]
 
 Uses the run's exported SavedModel (RUN_DIR/saved_model, or a SavedModel folder given
 directly), else the task model of the run's best checkpoint or of an `MTCAEDFER` preset
@@ -59,8 +60,9 @@ def load_task(path):
     return predict, tuple(task.input.shape[1:4]), task.class_names
 
 
-def annotate(frames, outputs, path):
-    """Writes the sampled frames in a 4x4 grid with predicted boxes and landmarks."""
+def annotate(frames, outputs, path, caption=None):
+    """Writes the sampled frames in a 4x4 grid with predicted boxes and landmarks, under a
+    strip with `caption` (the predicted class and top probabilities)."""
     import cv2
 
     tiles = []
@@ -73,7 +75,31 @@ def annotate(frames, outputs, path):
                 cv2.circle(tile, (int(px), int(py)), 3, (0, 255, 0), -1)
         tiles.append(tile)
     rows = [np.concatenate(tiles[i : i + 4], axis=1) for i in range(0, len(tiles), 4)]
-    cv2.imwrite(path, cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    grid = np.concatenate(rows, axis=0)
+    if caption:
+        strip = np.full((40, grid.shape[1], 3), 255, np.uint8)
+        cv2.putText(strip, caption, (8, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
+        grid = np.concatenate([strip, grid], axis=0)
+    cv2.imwrite(path, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def write_attention(run, frames, path, caption):
+    """Writes each ViT decoder's last-layer attention (mean over heads and queries) over the
+    frames: one row per decoder (`mtcae_keras.visualization`)."""
+    from mtcae_keras import MTCAEDFER
+    from mtcae_keras.visualization import attention_maps
+    from mtcae_keras.visualization import plot_attention
+
+    try:
+        task = MTCAEDFER.from_preset(run)
+    except (ValueError, OSError) as error:
+        sys.exit(f"--attention needs the run's checkpoint or an MTCAEDFER preset ({error}).")
+    try:
+        maps = attention_maps(task, np.asarray(task.preprocessor(frames[None])))
+    except ValueError as error:
+        sys.exit(f"--attention: {error}")
+    return plot_attention(frames, {name: volume[0] for name, volume in maps.items()}, path,
+                          caption)  # fmt: skip
 
 
 def main(argv=None):
@@ -83,6 +109,8 @@ def main(argv=None):
                         help="train.py run dir, SavedModel folder or MTCAEDFER preset")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--annotate", help="write the frames with boxes/landmarks to this PNG")
+    parser.add_argument("--attention", help="write each decoder's attention on the frames to"
+                        " this PNG (a run dir or preset: needs the Keras model)")  # fmt: skip
     args = parser.parse_args(argv)
 
     predict, (frames_needed, height, width), names = load_serving(args.run)
@@ -100,9 +128,12 @@ def main(argv=None):
         "probabilities": {names[i]: float(probabilities[i]) for i in ranking},
         "source_frames": info["frame_count"],
     }
+    top = ", ".join(f"{names[i]} {100 * probabilities[i]:.0f}%" for i in ranking[:3])
     if args.annotate:
-        annotate(frames, outputs, args.annotate)
+        annotate(frames, outputs, args.annotate, caption=top)
         result["annotated"] = args.annotate
+    if args.attention:
+        result["attention"] = write_attention(args.run, frames, args.attention, top)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

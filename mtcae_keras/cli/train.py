@@ -47,6 +47,7 @@ from mtcae_keras.training import compile_mtcae_model  # noqa: E402
 from mtcae_keras.training import mtcae_optimizer  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
 from mtcae_keras.training.distributed_trainer import DistributedTrainer  # noqa: E402
+from mtcae_keras.training.run_evaluation import checkpoint_monitor  # noqa: E402
 from mtcae_keras.training.run_evaluation import evaluate_run  # noqa: E402
 
 # Datasets that need no download are built on first use; the others need `tfds build`.
@@ -499,13 +500,8 @@ def main(argv=None):
     print(f"run dir: {run_dir} ({config['trainable_params']:,} trainable parameters)")
 
     # 4. Callbacks: best checkpoint on validation, LR plateau, early stop, NaN stop, resume.
-    monitor_name = "uar" if args.monitor == "uar" else "loss"
-    prefix = "" if args.strategy == "stl" or monitor_name == "loss" else "expression_"
-    monitor = f"val_{prefix}{monitor_name}"
     multi_worker = args.distribute == "multi_worker"
-    if multi_worker:  # the names of DistributedTrainer's logs
-        monitor = "val_expression_uar" if monitor_name == "uar" else "val_loss"
-    mode = "max" if monitor_name == "uar" else "min"
+    monitor, mode = checkpoint_monitor(args.strategy, args.monitor, multi_worker)
     plateau = "val_loss" if args.strategy == "stl" else "val_expression_loss"
     best_checkpoint = keras.callbacks.ModelCheckpoint(
         os.path.join(run_dir, "checkpoints", "best.keras"),

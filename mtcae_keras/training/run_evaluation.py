@@ -8,6 +8,9 @@ from scipy.special import softmax
 
 from mtcae_keras.training.evaluation import classification_metrics
 from mtcae_keras.training.evaluation import localisation_metrics
+from mtcae_keras.visualization.training_plots import plot_per_class_recall
+from mtcae_keras.visualization.training_plots import plot_training_curves
+from mtcae_keras.visualization.training_plots import read_log
 
 
 def run_file(run_dir, name, missing="is this a train.py run dir?"):
@@ -161,6 +164,19 @@ def pool_predictions(prediction_sets):
     return {key: np.concatenate([p[key] for p in prediction_sets]) for key in sorted(keys)}
 
 
+def checkpoint_monitor(strategy, monitor="uar", multi_worker=False):
+    """`(log column, mode)` that picks a run's best checkpoint: `train.py --monitor`'s.
+
+    Keras names the expression metrics `val_expression_*` when the model has several outputs
+    (not `stl`); `DistributedTrainer` (multi-worker) logs `val_expression_uar` and `val_loss`.
+    """
+    mode = "max" if monitor == "uar" else "min"
+    if multi_worker:
+        return ("val_expression_uar" if monitor == "uar" else "val_loss"), mode
+    prefix = "" if strategy == "stl" or monitor == "loss" else "expression_"
+    return f"val_{prefix}{monitor}", mode
+
+
 def plot_confusion_matrix(matrix, class_names, path, title):
     """Writes a row-normalised confusion matrix as a PNG."""
     import matplotlib
@@ -188,7 +204,8 @@ def plot_confusion_matrix(matrix, class_names, path, title):
 
 
 def evaluate_run(run_dir, export=False, data_dir=None, views=1):
-    """Writes metrics.json, predictions.npz and confusion_matrix.png into `run_dir`.
+    """Writes metrics.json, predictions.npz, confusion_matrix.png, per_class_recall.png and
+    curves.png (from log.csv, the best epoch marked) into `run_dir`.
 
     Args:
         run_dir: str. A train.py run dir.
@@ -219,12 +236,18 @@ def evaluate_run(run_dir, export=False, data_dir=None, views=1):
     with open(os.path.join(run_dir, "metrics.json"), "w") as file:
         json.dump(metrics, file, indent=2)
     np.savez(os.path.join(run_dir, "predictions.npz"), **predictions)
-    plot_confusion_matrix(
-        metrics["confusion_matrix"], class_names,
-        os.path.join(run_dir, "confusion_matrix.png"),
-        f"{config['dataset_name']} fold {config['fold']} {config['strategy']}: "
-        f"UAR {100 * metrics['uar']:.1f}" + (" (optimistic)" if metrics["optimistic"] else ""),
-    )  # fmt: skip
+    optimistic = " (optimistic)" if metrics["optimistic"] else ""
+    title = (f"{config['dataset_name']} fold {config['fold']} {config['strategy']}: "
+             f"UAR {100 * metrics['uar']:.1f}{optimistic}")  # fmt: skip
+    plot_confusion_matrix(metrics["confusion_matrix"], class_names,
+                          os.path.join(run_dir, "confusion_matrix.png"), title)  # fmt: skip
+    plot_per_class_recall(metrics, os.path.join(run_dir, "per_class_recall.png"), title)
+    log_path = os.path.join(run_dir, "log.csv")
+    if os.path.exists(log_path):
+        monitor, mode = checkpoint_monitor(config["strategy"], config.get("monitor", "uar"),
+                                           config.get("distribute") == "multi_worker")  # fmt: skip
+        plot_training_curves(read_log(log_path), os.path.join(run_dir, "curves.png"), monitor,
+                             mode, title)  # fmt: skip
     if export:
         from mtcae_keras.export import export_saved_model
 
