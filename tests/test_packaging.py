@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("mtcae-train", "mtcae-evaluate", "mtcae-predict", "mtcae-pretrain",
-           "mtcae-cross-validate")  # fmt: skip
+           "mtcae-cross-validate", "mtcae-demo-app")  # fmt: skip
 
 
 def _project():
