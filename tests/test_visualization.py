@@ -69,3 +69,41 @@ def test_best_epoch_and_plots(tmp_path):
     plot_attention(frames, {"boxes_decoder": np.ones((4, 32, 32))}, str(tmp_path / "a.png"))
     for name in ("curves.png", "recall.png", "a.png"):
         assert os.path.getsize(tmp_path / name) > 1000
+
+
+def test_lgi_former_representative_tokens_attend_their_regions():
+    from mtcae_keras import LGIFormerBackbone
+    from mtcae_keras.visualization import region_attention
+    from mtcae_keras.visualization import regions_to_raster
+
+    keras.utils.set_random_seed(0)
+    backbone = LGIFormerBackbone.from_preset("lgi_former_tiny")  # 2x4x4 tokens, 4 regions of 8
+    pixels = np.random.default_rng(1).standard_normal((2, 4, 32, 32, 3)).astype("float32")
+    # The inverse of the `regions` layer's grouping: token ids come back in raster order.
+    ids = np.repeat(np.arange(32, dtype="float32")[None, :, None], 32, axis=2)
+    grouped = np.asarray(backbone.get_layer("regions")(ids))[0, :, 1:, 0]  # (4, 8)
+    assert (
+        sorted(grouped.ravel()) == list(range(32))
+        and not (grouped == np.arange(32).reshape(4, 8)).all()
+    )
+    np.testing.assert_array_equal(regions_to_raster(grouped, backbone), np.arange(32)[None])
+    # The probabilities are the attention the layer applies: mixing its values with them
+    # gives the layer's own output.
+    layer = backbone.get_layer("blocks_1")
+    normed = layer.first_attn_norm0(
+        keras.ops.reshape(keras.Model(backbone.input, layer.input)(pixels), (-1, 9, 32))
+    )
+    probabilities = layer.first_attn.attention_probabilities(normed)
+    _, _, value = layer.first_attn.project(normed)
+    mixed = keras.ops.einsum("bnts,bsnh->btnh", probabilities, value)
+    mixed = layer.first_attn.proj(keras.ops.reshape(mixed, (-1, 9, 32)))
+    np.testing.assert_allclose(mixed, layer.first_attn(normed), atol=1e-5)
+    # Each region's weights: the representative row less its weight on itself.
+    weights = region_attention(backbone, pixels)
+    own = np.asarray(probabilities)[:, :, 0, 0].mean(axis=1).reshape(2, 4)
+    np.testing.assert_allclose(weights[:, grouped.astype(int)].sum(-1), 1 - own, atol=1e-5)
+    model = build_mtcae_model(backbone, "cascaded_vit", 6, num_frames=4, decoder="tiny")
+    maps = attention_maps(model, pixels)
+    assert maps["representative_tokens"].shape == (2, 4, 32, 32)
+    with pytest.raises(ValueError, match="no representative tokens"):
+        region_attention(VideoMAEBackbone.from_preset("videomae_tiny"), pixels)

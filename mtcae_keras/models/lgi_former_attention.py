@@ -75,7 +75,9 @@ class LGIFormerAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, inputs, context=None, training=None):
+    def project(self, inputs, context=None):
+        """`(query, key, value)`, each `(B, tokens, heads, head_dim)`: the biased projections
+        of `inputs` (queries) and `context` (keys and values; `inputs` if None)."""
         context = inputs if context is None else context
         query, kv = self.q(inputs), self.kv(context)
         if self.qv_bias:
@@ -85,9 +87,22 @@ class LGIFormerAttention(keras.layers.Layer):
         batch, tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
         query = ops.reshape(query, (batch, tokens, self.num_heads, self.head_dim))
         kv = ops.reshape(kv, (batch, ops.shape(context)[1], 2, self.num_heads, self.head_dim))
+        return query, kv[:, :, 0], kv[:, :, 1]
+
+    def attention_probabilities(self, inputs, context=None):
+        """The softmax attention `(B, heads, query tokens, context tokens)`, float32, that
+        `call` applies (inference: no dropout): for figures (`mtcae_keras.visualization`)."""
+        query, key, _ = self.project(inputs, context)
+        logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(self.head_dim**-0.5, query.dtype),
+                            key)  # fmt: skip
+        return ops.softmax(ops.cast(logits, "float32"), axis=-1)
+
+    def call(self, inputs, context=None, training=None):
+        query, key, value = self.project(inputs, context)
         output = multi_head_attention(
-            query, kv[:, :, 0], kv[:, :, 1], self.head_dim**-0.5, self.attention_dropout, training
+            query, key, value, self.head_dim**-0.5, self.attention_dropout, training
         )
+        batch, tokens = ops.shape(inputs)[0], ops.shape(inputs)[1]
         output = self.proj(ops.reshape(output, (batch, tokens, self.hidden_dim)))
         return self.proj_dropout(output, training=training)
 

@@ -75,15 +75,61 @@ def tokens_to_frames(weights, num_frames, image_size, patch_size=16, tubelet_siz
 
 def attention_maps(model, pixels, layer=-1):
     """`{decoder name: (B, frames, H, W)}`: each decoder's attention, averaged over heads and
-    queries, on the pixels of the clip."""
+    queries, on the pixels of the clip; with an LGI-Former encoder also
+    `representative_tokens` (`region_attention` of its last block)."""
+    from mtcae_keras.models.lgi_former_backbone import LGIFormerBackbone
+
     encoder = encoder_of(model)
     frames, height, width = pixels.shape[1:4]
-    maps = {}
-    for name, scores in decoder_attention(model, pixels, layer).items():
-        per_token = scores.mean(axis=(1, 2))  # heads and queries
-        maps[name] = tokens_to_frames(per_token, frames, (height, width), encoder.patch_size,
-                                      encoder.tubelet_size)  # fmt: skip
+
+    def on_pixels(per_token):
+        return tokens_to_frames(per_token, frames, (height, width), encoder.patch_size,
+                                encoder.tubelet_size)  # fmt: skip
+
+    maps = {name: on_pixels(scores.mean(axis=(1, 2)))  # heads and queries
+            for name, scores in decoder_attention(model, pixels, layer).items()}  # fmt: skip
+    if isinstance(encoder, LGIFormerBackbone):
+        maps["representative_tokens"] = on_pixels(region_attention(encoder, pixels))
     return maps
+
+
+def region_attention(backbone, pixels, block=-1):
+    """An LGI-Former's representative tokens looking at their regions, on the token grid.
+
+    In each block's first (local) attention, a region's representative token attends to
+    the region's local tokens (and itself). This returns that row, averaged over heads, for
+    every region, each local token's weight put back at its place in the `(t, h, w)` grid:
+    `(B, T*H*W)` in raster order, ready for `tokens_to_frames`. Each region's weights sum to
+    one less the representative token's weight on itself.
+
+    Args:
+        backbone: an `LGIFormerBackbone` (alone, or `encoder_of` a model).
+        pixels: normalised clips `(B, frames, H, W, 3)`.
+        block: int. Which block's local attention (the last by default).
+    """
+    import keras
+
+    from mtcae_keras.models.lgi_former_backbone import LGIFormerBackbone
+
+    if not isinstance(backbone, LGIFormerBackbone):
+        raise ValueError(f"{type(backbone).__name__} has no representative tokens: region"
+                         " attention is an LGI-Former's.")  # fmt: skip
+    layer = backbone.get_layer(f"blocks_{range(backbone.num_layers)[block]}")
+    grouped = keras.Model(backbone.input, layer.input)(pixels)  # (B, regions, 1 + r, C)
+    _, regions, size, width = grouped.shape
+    local = keras.ops.reshape(grouped, (-1, size, width))
+    probabilities = layer.first_attn.attention_probabilities(layer.first_attn_norm0(local))
+    weights = np.asarray(probabilities)[:, :, 0, 1:].mean(axis=1)  # representative row
+    return regions_to_raster(weights, backbone)
+
+
+def regions_to_raster(values, backbone):
+    """Per-region values `(B * regions, tokens per region)`, in the order the LGI-Former's
+    `regions` layer groups the tokens, -> `(B, T*H*W)` in raster order (its inverse)."""
+    partition = backbone.get_layer("regions")
+    (nt, nh, nw), (t, h, w) = partition.region_counts, partition.region_size
+    values = np.asarray(values).reshape(-1, nt, nh, nw, t, h, w).transpose(0, 1, 4, 2, 5, 3, 6)
+    return values.reshape(values.shape[0], nt * t * nh * h * nw * w)
 
 
 def plot_attention(frames, maps, path, title=None, columns=8):
