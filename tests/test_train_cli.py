@@ -73,7 +73,7 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
     assert os.path.getsize(tmp_path / "att.png") > 1000
     # Without the SavedModel, the best checkpoint's task model predicts the same.
     served, shape, names = predict.load_serving(str(run))
-    task, task_shape, task_names = predict.load_task(str(run))
+    task, task_shape, task_names = predict.task_predictor(predict.load_task(str(run)))
     assert task_shape == shape and task_names == names == config["class_names"]
     frames = read_video(video, shape[0], shape[1:])[0][None].repeat(2, axis=0)
     for key in ("expression_probabilities", "expression_logits", "boxes", "landmarks"):

@@ -21,7 +21,6 @@ import urllib.parse
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 from mtcae_keras.cli import predict  # noqa: E402
 from mtcae_keras.data.video_reader import VideoDecodeError  # noqa: E402
@@ -70,8 +69,9 @@ document.getElementById("example").onclick = async () => {
 
 
 class DemoModels:
-    """The runs the page offers, each loaded once: `predict.load_serving`'s predictor, and
-    for the attention the Keras task model when there is one (a run dir or a preset).
+    """The runs the page offers, each loaded once: the Keras task model when there is one
+    (a run dir or a preset: it predicts, unless a SavedModel is there too, and draws the
+    attention), else the SavedModel.
 
     Args:
         runs: list of paths: train.py run dirs, SavedModel folders or MTCAEDFER presets.
@@ -83,51 +83,47 @@ class DemoModels:
         self.runs = {os.path.basename(os.path.normpath(run)) or run: run for run in runs}
         self._loaded = {}
 
-    def _load(self, name):
+    def load(self, name):
+        """`(predict, (frames, height, width), class names, task model or None)` of a run."""
         if name not in self.runs:
             raise KeyError(f"no run {name!r}; choose one of {sorted(self.runs)}")
         if name not in self._loaded:
-            serving, shape, names = predict.load_serving(self.runs[name])
-            task = None
-            try:
-                from mtcae_keras import MTCAEDFER
+            from mtcae_keras import MTCAEDFER
 
-                task = MTCAEDFER.from_preset(self.runs[name])
+            path, task = self.runs[name], None
+            try:
+                task = MTCAEDFER.from_preset(path)
             except (ValueError, OSError):  # a SavedModel alone: no attention maps
                 pass
-            self._loaded[name] = (serving, shape, names, task)
+            folder = predict.saved_model_folder(path)
+            if folder is None and task is None:
+                raise ValueError(f"{path}: not a SavedModel, a run dir or an MTCAEDFER preset")
+            serving = predict.serving_predictor(folder) if folder else predict.task_predictor(task)
+            self._loaded[name] = (*serving, task)
         return self._loaded[name]
 
     def predict_file(self, path, name):
         """The page's result for the video at `path` with run `name` (JSON-able)."""
-        serving, (frames_needed, height, width), names, task = self._load(name)
+        serving, (frames_needed, height, width), names, task = self.load(name)
         frames, info = read_video(path, frames_needed, (height, width))
         outputs = serving(frames[None])
-        probabilities = outputs["expression_probabilities"][0]
-        names = names or [str(i) for i in range(len(probabilities))]
-        ranking = np.argsort(-probabilities)
-        caption = ", ".join(f"{names[i]} {100 * probabilities[i]:.0f}%" for i in ranking[:3])
+        probabilities, caption = predict.ranked(outputs["expression_probabilities"][0], names)
         with tempfile.TemporaryDirectory(prefix="mtcae_demo_") as folder:
             annotated = os.path.join(folder, "annotated.png")
             predict.annotate(frames, outputs, annotated, caption=caption)
             result = {
                 "run": name,
-                "expression": names[ranking[0]],
-                "probabilities": {names[i]: float(probabilities[i]) for i in ranking},
+                "expression": next(iter(probabilities)),
+                "probabilities": probabilities,
                 "source_frames": info["frame_count"],
                 "annotated": _data_url(annotated),
                 "attention": None,
             }
             if task is not None:
-                from mtcae_keras.visualization import attention_maps
-                from mtcae_keras.visualization import plot_attention
-
                 try:
-                    maps = attention_maps(task, np.asarray(task.preprocessor(frames[None])))
-                    first = {key: volume[0] for key, volume in maps.items()}
-                    path = os.path.join(folder, "attention.png")
-                    plot_attention(frames, first, path, caption)
-                    result["attention"] = _data_url(path)
+                    figure = os.path.join(folder, "attention.png")
+                    predict.attention_figure(task, frames, figure, caption)
+                    result["attention"] = _data_url(figure)
                 except ValueError:  # stl / MLP decoders: no cross-attention to show
                     pass
         return result
@@ -209,7 +205,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     models = DemoModels(args.run)
     for name in models.runs:  # load now: a wrong path fails here, not on the first request
-        models._load(name)  # noqa: SLF001
+        try:
+            models.load(name)
+        except ValueError as error:
+            sys.exit(str(error))
     server = make_server(models, args.host, args.port)
     print(f"serving {sorted(models.runs)} on http://{args.host}:{server.server_port}")
     try:

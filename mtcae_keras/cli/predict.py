@@ -23,13 +23,17 @@ from mtcae_keras.data.video_reader import VideoDecodeError  # noqa: E402
 from mtcae_keras.data.video_reader import read_video  # noqa: E402
 
 
-def load_serving(path):
-    """`(predict, (frames, height, width), class names)`; `predict` maps a uint8 clip batch to
-    the serving signature's outputs (NumPy)."""
-    folder = os.path.join(path, "saved_model") if os.path.isdir(
-        os.path.join(path, "saved_model")) else path  # fmt: skip
-    if not os.path.exists(os.path.join(folder, "saved_model.pb")):
-        return load_task(path)
+def saved_model_folder(path):
+    """The SavedModel folder `path` is or holds (`RUN_DIR/saved_model`), or None."""
+    for folder in (os.path.join(path, "saved_model"), path):
+        if os.path.exists(os.path.join(folder, "saved_model.pb")):
+            return folder
+    return None
+
+
+def serving_predictor(folder):
+    """`(predict, (frames, height, width), class names)` of a SavedModel; `predict` maps a
+    uint8 clip batch to the serving signature's outputs (NumPy)."""
     loaded = tf.saved_model.load(folder)
     serve = loaded.signatures["serving_default"]
     spec = serve.structured_input_signature[1]["video"]
@@ -43,14 +47,8 @@ def load_serving(path):
     return predict, tuple(spec.shape[1:4]), names
 
 
-def load_task(path):
-    """`load_serving`'s triple from an `MTCAEDFER` preset or a run's best checkpoint."""
-    from mtcae_keras import MTCAEDFER
-
-    try:
-        task = MTCAEDFER.from_preset(path)
-    except (ValueError, OSError) as error:
-        sys.exit(f"{path}: neither a SavedModel nor a run dir or MTCAEDFER preset ({error}).")
+def task_predictor(task):
+    """`serving_predictor`'s triple for an `MTCAEDFER`, with the serving signature's names."""
 
     def predict(video):
         outputs = task.predict_video(video)
@@ -58,6 +56,31 @@ def load_task(path):
         return outputs
 
     return predict, tuple(task.input.shape[1:4]), task.class_names
+
+
+def load_task(path, needed="a SavedModel, a run dir or an MTCAEDFER preset"):
+    """The `MTCAEDFER` of a run's best checkpoint or a preset, or a clear exit saying what
+    was `needed`."""
+    from mtcae_keras import MTCAEDFER
+
+    try:
+        return MTCAEDFER.from_preset(path)
+    except (ValueError, OSError) as error:
+        sys.exit(f"{path}: not {needed} ({error}).")
+
+
+def load_serving(path):
+    """The SavedModel's predictor when `path` is or holds one, else the task model's."""
+    folder = saved_model_folder(path)
+    return serving_predictor(folder) if folder else task_predictor(load_task(path))
+
+
+def ranked(probabilities, names):
+    """`(probabilities by name, best first, caption "A 90%, B 7%, C 2%")` of one clip."""
+    names = names or [str(i) for i in range(len(probabilities))]
+    ranking = np.argsort(-probabilities)
+    caption = ", ".join(f"{names[i]} {100 * probabilities[i]:.0f}%" for i in ranking[:3])
+    return {names[i]: float(probabilities[i]) for i in ranking}, caption
 
 
 def annotate(frames, outputs, path, caption=None):
@@ -83,21 +106,17 @@ def annotate(frames, outputs, path, caption=None):
     cv2.imwrite(path, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def write_attention(run, frames, path, caption):
+def attention_figure(task, frames, path, caption):
     """Writes each ViT decoder's last-layer attention (mean over heads and queries) over the
-    frames: one row per decoder (`mtcae_keras.visualization`)."""
-    from mtcae_keras import MTCAEDFER
+    frames of one clip: one row per decoder (`mtcae_keras.visualization`).
+
+    Raises:
+        ValueError: the model has no ViT decoder (stl, MLP strategies).
+    """
     from mtcae_keras.visualization import attention_maps
     from mtcae_keras.visualization import plot_attention
 
-    try:
-        task = MTCAEDFER.from_preset(run)
-    except (ValueError, OSError) as error:
-        sys.exit(f"--attention needs the run's checkpoint or an MTCAEDFER preset ({error}).")
-    try:
-        maps = attention_maps(task, np.asarray(task.preprocessor(frames[None])))
-    except ValueError as error:
-        sys.exit(f"--attention: {error}")
+    maps = attention_maps(task, np.asarray(task.preprocessor(frames[None])))
     return plot_attention(frames, {name: volume[0] for name, volume in maps.items()}, path,
                           caption)  # fmt: skip
 
@@ -113,27 +132,36 @@ def main(argv=None):
                         " this PNG (a run dir or preset: needs the Keras model)")  # fmt: skip
     args = parser.parse_args(argv)
 
-    predict, (frames_needed, height, width), names = load_serving(args.run)
+    folder = saved_model_folder(args.run)
+    task = None  # the Keras model, loaded once: for the attention, or without a SavedModel
+    if args.attention:
+        task = load_task(args.run, "a run dir or an MTCAEDFER preset (--attention needs the"
+                         " Keras model)")  # fmt: skip
+    elif folder is None:
+        task = load_task(args.run)
+    predict, (frames_needed, height, width), names = (
+        serving_predictor(folder) if folder else task_predictor(task)
+    )
     try:
         frames, info = read_video(args.video, frames_needed, (height, width))
     except VideoDecodeError as error:
         sys.exit(f"cannot read video: {error}")
     outputs = predict(frames[None])
-    probabilities = outputs["expression_probabilities"][0]
-    names = names or [str(i) for i in range(len(probabilities))]
-    ranking = np.argsort(-probabilities)
+    probabilities, top = ranked(outputs["expression_probabilities"][0], names)
     result = {
         "video": args.video,
-        "expression": names[ranking[0]],
-        "probabilities": {names[i]: float(probabilities[i]) for i in ranking},
+        "expression": next(iter(probabilities)),
+        "probabilities": probabilities,
         "source_frames": info["frame_count"],
     }
-    top = ", ".join(f"{names[i]} {100 * probabilities[i]:.0f}%" for i in ranking[:3])
     if args.annotate:
         annotate(frames, outputs, args.annotate, caption=top)
         result["annotated"] = args.annotate
     if args.attention:
-        result["attention"] = write_attention(args.run, frames, args.attention, top)
+        try:
+            result["attention"] = attention_figure(task, frames, args.attention, top)
+        except ValueError as error:
+            sys.exit(f"--attention: {error}")
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -17,7 +17,6 @@ Needs `apache-beam` (`pip install .[beam]`).
 
 import contextlib
 import json
-import os
 import tempfile
 
 import apache_beam as beam
@@ -48,7 +47,7 @@ class LabelClip(beam.DoFn):
         self.settings = settings
 
     def setup(self):
-        clip_labelling_pool._init_worker(  # noqa: SLF001 (the pool's own per-process set-up)
+        clip_labelling_pool.init_worker(
             self.settings["num_frames"], self.settings["image_size"], 0.9, threads=0
         )
         space = namespace(self.settings["name"], self.settings["split"])
@@ -58,7 +57,7 @@ class LabelClip(beam.DoFn):
     def process(self, clip):
         key, source, features = clip
         with _local_copy(source) as path:
-            result = clip_labelling_pool._label_clip(path)  # noqa: SLF001
+            result = clip_labelling_pool.label_clip(path)
         example, outcome = labelled_video_builder.clip_outcome(
             self.settings, key, source, features, *result
         )
@@ -121,9 +120,4 @@ def _local_copy(source):
         return
     archive, member = source
     with tempfile.TemporaryDirectory(prefix="mtcae_beam_") as folder:
-        local = labelled_video_builder.extract_members(archive, [member], folder)
-        yield (
-            local[archive, member]
-            if (archive, member) in local
-            else os.path.join(folder, "missing", member)
-        )
+        yield labelled_video_builder.extract_members(archive, [member], folder)[archive, member]

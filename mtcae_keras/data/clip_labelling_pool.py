@@ -9,7 +9,9 @@ import os
 _WORKER = {}
 
 
-def _init_worker(num_frames, image_size, min_confidence, threads):
+def init_worker(num_frames, image_size, min_confidence, threads):
+    """Sets up this process for `label_clip` (a pool worker, or a Beam worker's `setup`):
+    MTCNN loaded once; `threads` > 0 limits TensorFlow's threads (0: leave them)."""
     if threads:  # a fresh worker process; 0 = this process, left as it is
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
@@ -23,7 +25,7 @@ def _init_worker(num_frames, image_size, min_confidence, threads):
     )
 
 
-def _label_clip(path):
+def label_clip(path):
     """`(frames, labels, None, info)` for a readable clip, `(None, None, reason, None)`
     otherwise; `info` holds the source's `frame_count` and `declared_frame_count`."""
     from mtcae_keras.data.video_reader import VideoDecodeError
@@ -114,12 +116,12 @@ class ClipLabellingPool:
         workers = min(self.num_workers, len(paths) // self.MIN_CLIPS_PER_WORKER)
         if workers <= 1:
             if _WORKER.get("init") != init:
-                _init_worker(*init, threads=0)  # this process: TF's default thread count
+                init_worker(*init, threads=0)  # this process: TF's default thread count
                 _WORKER["init"] = init
-            yield from map(_label_clip, paths)
+            yield from map(label_clip, paths)
             return
         context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
         with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(*init, 1)
+            workers, mp_context=context, initializer=init_worker, initargs=(*init, 1)
         ) as executor:
-            yield from _ordered(executor, _label_clip, paths, workers * self.AHEAD_PER_WORKER)
+            yield from _ordered(executor, label_clip, paths, workers * self.AHEAD_PER_WORKER)

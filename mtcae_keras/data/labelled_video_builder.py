@@ -98,10 +98,10 @@ class LabelledVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tr
 
     def _create_builder_config(self, builder_config, version):
         if isinstance(builder_config, str):
-            name, _, pinned = builder_config.partition(":")
+            name = builder_config.partition(":")[0]  # "frames32:1.0.0": the version is TFDS's
             variant = self.frame_variant(name)
             if variant is not None:
-                builder_config, version = variant, pinned or version
+                builder_config = variant
             elif self.get_builder_config(name) is None:
                 names = sorted(config.name for config in self.BUILDER_CONFIGS)
                 raise ValueError(f"{self.name}: no config {name!r}; configs: {names or 'none'},"

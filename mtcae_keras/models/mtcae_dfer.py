@@ -6,6 +6,7 @@ import os
 
 import keras
 import numpy as np
+from scipy.special import softmax
 
 from mtcae_keras.models.backbone import Backbone
 from mtcae_keras.models.hub import is_hub_name
@@ -93,9 +94,7 @@ class MTCAEDFER(keras.Model):
         `predict`, with `expression_probabilities` (softmax) added."""
         pixels = np.asarray(self.preprocessor(video))
         outputs = self.predict(pixels, **{"verbose": 0, **kwargs})
-        logits = outputs["expression"].astype(np.float64)
-        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-        outputs["expression_probabilities"] = probabilities / probabilities.sum(-1, keepdims=True)
+        outputs["expression_probabilities"] = softmax(outputs["expression"].astype(np.float64), -1)
         return outputs
 
     def save_to_preset(self, preset_dir):

@@ -8,6 +8,8 @@ from scipy.special import softmax
 
 from mtcae_keras.training.evaluation import classification_metrics
 from mtcae_keras.training.evaluation import localisation_metrics
+from mtcae_keras.visualization.figures import pyplot
+from mtcae_keras.visualization.figures import save_figure
 from mtcae_keras.visualization.training_plots import plot_per_class_recall
 from mtcae_keras.visualization.training_plots import plot_training_curves
 from mtcae_keras.visualization.training_plots import read_log
@@ -179,11 +181,7 @@ def checkpoint_monitor(strategy, monitor="uar", multi_worker=False):
 
 def plot_confusion_matrix(matrix, class_names, path, title):
     """Writes a row-normalised confusion matrix as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     matrix = np.asarray(matrix, np.float64)
     rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     figure, axis = plt.subplots(figsize=(1 + 0.8 * len(class_names), 0.8 * len(class_names)))
@@ -198,9 +196,7 @@ def plot_confusion_matrix(matrix, class_names, path, title):
     axis.set_ylabel("true")
     axis.set_title(title)
     figure.colorbar(image, ax=axis, label="recall")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def evaluate_run(run_dir, export=False, data_dir=None, views=1):

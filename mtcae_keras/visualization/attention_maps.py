@@ -12,6 +12,8 @@ import numpy as np
 
 from mtcae_keras.models.backbone import Backbone
 from mtcae_keras.models.vit_decoder import ViTDecoder
+from mtcae_keras.visualization.figures import pyplot
+from mtcae_keras.visualization.figures import save_figure
 
 
 def decoder_attention(model, pixels, layer=-1):
@@ -142,11 +144,7 @@ def plot_attention(frames, maps, path, title=None, columns=8):
         title: str. The figure's title (e.g. the predicted class).
         columns: int. Evenly spaced frames shown.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     shown = np.round(np.linspace(0, len(frames) - 1, min(columns, len(frames)))).astype(int)
     figure, axes = plt.subplots(len(maps), len(shown), squeeze=False,
                                 figsize=(1.6 * len(shown), 1.7 * len(maps) + 0.4))  # fmt: skip
@@ -162,9 +160,4 @@ def plot_attention(frames, maps, path, title=None, columns=8):
                 axis.set_ylabel(name.removesuffix("_decoder"), fontsize=9)
             if row == 0:
                 axis.set_title(f"frame {t}", fontsize=8)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, title)

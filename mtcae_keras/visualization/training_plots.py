@@ -4,6 +4,9 @@ import csv
 
 import numpy as np
 
+from mtcae_keras.visualization.figures import pyplot
+from mtcae_keras.visualization.figures import save_figure
+
 
 def read_log(path):
     """`log.csv` as `{column: np.array}` (one value per epoch)."""
@@ -33,11 +36,7 @@ def plot_training_curves(log, path, monitor, mode, title=None):
         monitor, mode: what selected the best checkpoint (e.g. `val_expression_uar`, `max`).
         title: str. The figure's title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epochs, best = log["epoch"], best_epoch(log, monitor, mode)
     figure, (losses, scores) = plt.subplots(1, 2, figsize=(10, 3.6))
     for key in sorted(log):
@@ -56,12 +55,7 @@ def plot_training_curves(log, path, monitor, mode, title=None):
         axis.axvline(best, color="gray", linestyle=":", label=f"best epoch {best}")
         axis.set_xlabel("epoch")
         axis.legend(fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, title)
 
 
 def plot_per_class_recall(metrics, path, title=None):
@@ -72,11 +66,7 @@ def plot_per_class_recall(metrics, path, title=None):
         path: str. The PNG to write.
         title: str. The figure's title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(metrics["per_class_recall"])
     recall = [100 * metrics["per_class_recall"][name] for name in names]
     figure, axis = plt.subplots(figsize=(1.2 + 0.7 * len(names), 3.4))
@@ -90,7 +80,4 @@ def plot_per_class_recall(metrics, path, title=None):
     axis.set_ylabel("recall (%)")
     axis.legend(fontsize=7)
     axis.set_title(title or "recall per class")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
