@@ -22,6 +22,7 @@ their difference.
 """
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -49,11 +50,62 @@ def test_war(run_dir):
         return json.load(file)["war"]
 
 
+def validation_uar(run_dir):
+    """The validation UAR of the run's selected checkpoint (train.py monitors it)."""
+    with open(os.path.join(run_dir, "log.csv")) as file:
+        rows = list(csv.DictReader(file))
+    return max(float(row["val_expression_uar"]) for row in rows)
+
+
+def pretrain(runs, fold, epochs, data_dir, log, seconds):
+    """Pre-trains on fold's training folds (once; reused after). Returns the encoder path."""
+    pretrain_dir = os.path.join(runs, f"pretrain_fold{fold}" + suffix(epochs, 20, "_e"))
+    encoder = os.path.join(pretrain_dir, "encoder.weights.h5")
+    if not os.path.exists(encoder):
+        start = time.time()
+        run(["pretrain.py", *PRETRAIN, "--fold", str(fold), "--epochs", str(epochs),
+             "--data-dir", data_dir, "--output", pretrain_dir], log)  # fmt: skip
+        seconds[os.path.basename(pretrain_dir)] = time.time() - start
+    return encoder
+
+
+def fine_tune(runs, fold, fraction, encoder, lr, data_dir, log, seconds, pretrain_epochs=20):
+    """train.py on a fraction of fold's labelled training clips (once). Returns the run dir.
+
+    encoder None trains from scratch. Run dirs are named by their settings; the defaults
+    (20 pre-training epochs, learning rate 1e-3) add nothing to the name, so the first
+    recorded runs are reused.
+    """
+    arm = "scratch" if encoder is None else "pretrained"
+    name = f"{arm}_fold{fold}_f{fraction}" + suffix(lr, 1e-3, "_lr")
+    if encoder is not None:
+        name += suffix(pretrain_epochs, 20, "_e")
+    run_dir = os.path.join(runs, name)
+    if not os.path.exists(os.path.join(run_dir, "metrics.json")):
+        start = time.time()
+        encoder_args = [] if encoder is None else ["--encoder", encoder, "--no-freeze-encoder"]
+        # --validation fold: the protocol the recorded results were measured under
+        # (session 6, before --validation actors became the default), and the folds
+        # pretrain.py --fold K reads.
+        run(["train.py", "--dataset", "synthetic_faces", "--fold", str(fold),
+             "--validation", "fold", "--train-fraction", str(fraction), "--lr", str(lr),
+             *encoder_args, "--verbose", "2", "--data-dir", data_dir,
+             "--output", run_dir], log)  # fmt: skip
+        seconds[name] = time.time() - start
+    return run_dir
+
+
+def suffix(value, default, prefix):
+    return "" if value == default else f"{prefix}{value:g}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 1.0])
     parser.add_argument("--pretrain-epochs", type=int, default=20)
+    parser.add_argument("--recipe", help="a choice written by bench/pretraining_recipe.py: "
+                        "its pre-training length and each arm's learning rate")  # fmt: skip
     parser.add_argument("--full-label-folds", type=int, nargs="+",
                         help="fraction 1.0 on these folds only (the longest runs)")  # fmt: skip
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "label_efficiency"))
@@ -61,34 +113,25 @@ def main():
     parser.add_argument("--output", help="also write the measurements as JSON")
     parser.add_argument("--plot", help="also draw WAR against the labelled fraction (PNG)")
     args = parser.parse_args()
+    recipe = {"pretrain_epochs": args.pretrain_epochs, "pretrained_lr": 1e-3, "scratch_lr": 1e-3}
+    if args.recipe:
+        with open(args.recipe) as file:
+            recipe = json.load(file)["choice"]
+        print(f"recipe from {args.recipe}: {recipe}")
     os.makedirs(args.runs, exist_ok=True)
     log = os.path.join(args.runs, "log.txt")
     results = {"pretrained": {}, "scratch": {}}
     seconds = {}
     for fold in args.folds:
-        pretrain_dir = os.path.join(args.runs, f"pretrain_fold{fold}")
-        encoder = os.path.join(pretrain_dir, "encoder.weights.h5")
-        if not os.path.exists(encoder):
-            start = time.time()
-            run(["pretrain.py", *PRETRAIN, "--fold", str(fold), "--epochs",
-                 str(args.pretrain_epochs), "--data-dir", args.data_dir,
-                 "--output", pretrain_dir], log)  # fmt: skip
-            seconds[f"pretrain_fold{fold}"] = time.time() - start
+        epochs = recipe["pretrain_epochs"]
+        encoder = pretrain(args.runs, fold, epochs, args.data_dir, log, seconds)
         for fraction in args.fractions:
             if fraction == 1.0 and args.full_label_folds and fold not in args.full_label_folds:
                 continue
-            for arm, encoder_args in (("pretrained", ["--encoder", encoder, "--no-freeze-encoder"]),
-                                      ("scratch", [])):  # fmt: skip
-                run_dir = os.path.join(args.runs, f"{arm}_fold{fold}_f{fraction}")
-                if not os.path.exists(os.path.join(run_dir, "metrics.json")):
-                    start = time.time()
-                    # --validation fold: the protocol the recorded results were measured
-                    # under (session 6, before --validation actors became the default).
-                    run(["train.py", "--dataset", "synthetic_faces", "--fold", str(fold),
-                         "--validation", "fold",
-                         "--train-fraction", str(fraction), *encoder_args, "--verbose", "2",
-                         "--data-dir", args.data_dir, "--output", run_dir], log)  # fmt: skip
-                    seconds[os.path.basename(run_dir)] = time.time() - start
+            for arm, arm_encoder in (("pretrained", encoder), ("scratch", None)):
+                run_dir = fine_tune(args.runs, fold, fraction, arm_encoder,
+                                    recipe[f"{arm}_lr"], args.data_dir, log, seconds,
+                                    pretrain_epochs=epochs)  # fmt: skip
                 results[arm].setdefault(str(fraction), {})[fold] = test_war(run_dir)
                 print(f"fold {fold}, {fraction:.0%} labels, {arm}: test WAR "
                       f"{100 * results[arm][str(fraction)][fold]:.1f}", flush=True)  # fmt: skip
@@ -116,8 +159,8 @@ def main():
     print("(mean ± standard deviation over the folds run; chance 16.7%)")
     if args.output:
         with open(args.output, "w") as file:
-            json.dump({"folds": args.folds, "pretrain": PRETRAIN,
-                       "pretrain_epochs": args.pretrain_epochs, "rows": rows,
+            json.dump({"folds": args.folds, "pretrain": PRETRAIN, "recipe": recipe,
+                       "recipe_file": args.recipe, "rows": rows,
                        "seconds": seconds}, file, indent=2)  # fmt: skip
     if args.plot:
         import matplotlib

@@ -37,6 +37,7 @@ from mtcae_keras import MaskedVideoPretrainer  # noqa: E402
 from mtcae_keras.cli.train import GENERATED_DATASETS  # noqa: E402
 from mtcae_keras.cli.train import build_backbone  # noqa: E402
 from mtcae_keras.cli.train import completed_epochs  # noqa: E402
+from mtcae_keras.cli.train import multi_worker_refusals  # noqa: E402
 from mtcae_keras.cli.train import resolve_distribution  # noqa: E402
 from mtcae_keras.cli.train import resolve_jit  # noqa: E402
 from mtcae_keras.cli.train import resolve_precision  # noqa: E402
@@ -50,6 +51,7 @@ from mtcae_keras.data.input_pipeline import make_pretraining_dataset  # noqa: E4
 from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.hub import resolve_hub_name  # noqa: E402
+from mtcae_keras.pretraining import PretrainingTrainer  # noqa: E402
 from mtcae_keras.pretraining.reconstruction_targets import TARGETS  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
 
@@ -106,7 +108,14 @@ def parse_args(argv=None):
     parser.add_argument("--mixed-precision", default="auto",
                         choices=["auto", "off", "bfloat16", "float16"])  # fmt: skip
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "on", "off"])
-    parser.add_argument("--distribute", default="auto", choices=["auto", "none", "mirrored"])
+    parser.add_argument(
+        "--distribute",
+        default="auto",
+        choices=["auto", "none", "mirrored", "multi_worker"],
+        help="multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG, trained by"
+        " PretrainingTrainer's strategy.run loop (Keras fit cannot drive it); each worker"
+        " gives its own --output, the chief (worker 0) writes the outputs",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", help="TFDS data dir (default: TFDS's)")
     parser.add_argument("--output", help="run dir (default: runs/pretrain_<dataset>_fold<k>)")
@@ -232,6 +241,9 @@ def save_reconstruction_figure(pretrainer, batch, path, frames=4):
 
 def main(argv=None):
     args = parse_args(argv)
+    refused = multi_worker_refusals(args)
+    if refused:
+        sys.exit("Refused, not silently dropped:\n  " + "\n  ".join(refused))
     dataset_name = args.dataset.split("/")[0]
     run_dir = args.output or os.path.join(
         "runs",
@@ -246,7 +258,8 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     precision = resolve_precision(args.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
-    jit_compile = resolve_jit(args.jit_compile, strategy)
+    multi_worker = args.distribute == "multi_worker"
+    jit_compile = resolve_jit(args.jit_compile, strategy) and not multi_worker
     print(f"replicas: {strategy.num_replicas_in_sync}, policy: {precision}, XLA: {jit_compile}")
 
     # 2. Unlabelled videos: fold K's training folds (or every split).
@@ -282,6 +295,7 @@ def main(argv=None):
     steps_per_epoch = int(data.cardinality())
     encoder_path = resolve_hub_name(encoder_name) if encoder_name else None  # hf://: the cache
     config = {**vars(args), "splits": splits, "encoder": encoder_name,
+              "replicas": strategy.num_replicas_in_sync,
               "encoder_kind": type(pretrainer.encoder).__name__,
               "encoder_sha256": file_digest(encoder_path) if encoder_path and
               os.path.exists(encoder_path) else None,
@@ -311,22 +325,34 @@ def main(argv=None):
     )
     with strategy.scope():
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, beta_2=0.95)
-        pretrainer.compile(optimizer, jit_compile=jit_compile)
+        if not multi_worker:
+            pretrainer.compile(optimizer, jit_compile=jit_compile)
     pretrainer_path = os.path.join(run_dir, "checkpoints", "pretrainer.keras")
-    if not resuming and os.path.exists(os.path.join(run_dir, "log.csv")):
-        os.remove(os.path.join(run_dir, "log.csv"))  # a finished earlier run: a new one
-    callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir),
-        keras.callbacks.ModelCheckpoint(pretrainer_path),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
-    ]
+    log_path = os.path.join(run_dir, "log.csv")
+    if not resuming and os.path.exists(log_path):
+        os.remove(log_path)  # a finished earlier run: a new one
 
     # 5. Pre-train; a resumed run first replays the finished epochs' shuffled orders.
     start = time.time()
-    replay_epochs(data, fit_iterators(data, completed_epochs(backup_dir)))
-    pretrainer.fit(data, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose)
+    if multi_worker:  # our strategy.run loop: Keras 3 fit fails under this strategy
+        trainer = PretrainingTrainer(pretrainer, optimizer, strategy)
+        trainer.fit(data, args.epochs, log_path=log_path, checkpoint_path=pretrainer_path,
+                    monitor="loss", mode="min", save_best_only=False, verbose=args.verbose,
+                    callbacks=[keras.callbacks.TerminateOnNaN()],
+                    tensorboard_dir=os.path.join(run_dir, "tensorboard"),
+                    backup_dir=backup_dir)  # fmt: skip
+        if not trainer.is_chief:
+            return 0
+    else:
+        callbacks = [
+            keras.callbacks.BackupAndRestore(backup_dir),
+            keras.callbacks.ModelCheckpoint(pretrainer_path),
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.CSVLogger(log_path, append=True),
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        ]
+        replay_epochs(data, fit_iterators(data, completed_epochs(backup_dir)))
+        pretrainer.fit(data, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose)
     print(f"pre-trained in {time.time() - start:.0f} s")
 
     # 6. The encoder, as train.py --encoder takes it, and a reconstruction figure.

@@ -245,8 +245,14 @@ def refused_flags(args):
         )
     if args.backup_every_steps is not None and args.backup_every_steps < 1:
         problems.append(f"--backup-every-steps {args.backup_every_steps}: must be positive")
+    return problems + multi_worker_refusals(args)
+
+
+def multi_worker_refusals(args):
+    """`--distribute multi_worker`: the flags its `strategy.run` loop (`StrategyTrainer`, no
+    XLA, no loss scaling) cannot honour; train.py and pretrain.py share it."""
+    problems = []
     if args.distribute == "multi_worker":
-        # DistributedTrainer's strategy.run loop: no XLA, no loss scaling.
         if args.jit_compile == "on":
             problems.append("--jit-compile on: the multi-worker loop does not compile with XLA")
         if args.mixed_precision == "float16":
