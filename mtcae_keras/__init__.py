@@ -6,10 +6,12 @@ from mtcae_keras.models import Backbone
 from mtcae_keras.models import LGIFormerBackbone
 from mtcae_keras.models import MLPDecoder
 from mtcae_keras.models import TaskHead
+from mtcae_keras.models import TemporalEncoder
 from mtcae_keras.models import VideoMAEBackbone
 from mtcae_keras.models import VideoPreprocessor
 from mtcae_keras.models import ViTDecoder
 from mtcae_keras.models import build_mtcae_model
+from mtcae_keras.models import build_temporal_multitask_model
 from mtcae_keras.pretraining import MaskedVideoPretrainer
 from tfds_builders import BUILDER_MODULES  # noqa: F401 (tfds.builder("crema_d") finds ours)
 
@@ -22,8 +24,10 @@ __all__ = [
     "MaskedVideoPretrainer",
     "STRATEGIES",
     "TaskHead",
+    "TemporalEncoder",
     "VideoMAEBackbone",
     "VideoPreprocessor",
     "ViTDecoder",
     "build_mtcae_model",
+    "build_temporal_multitask_model",
 ]
