@@ -94,9 +94,9 @@ def affect_metrics(labels, outputs, num_classes=8, au_threshold=0.5):
     Args:
         labels: dict with any of `valence`, `arousal` (floats, -5 missing), `expression`
             (class indices, -1 missing), `action_units` (0 / 1, -1 missing).
-        outputs: dict of the same keys: V / A predictions, expression logits or
-            probabilities, action-unit logits (a sigmoid is applied) or probabilities
-            (`action_units_probabilities`).
+        outputs: dict of the same keys: V / A predictions, expression logits (or
+            `expression_probabilities`), action-unit logits (a sigmoid is applied) or
+            `action_units_probabilities` (what `ensemble_outputs` gives).
         num_classes: int. Expression classes.
         au_threshold: float. Probability at which a unit counts as on.
 
@@ -109,7 +109,8 @@ def affect_metrics(labels, outputs, num_classes=8, au_threshold=0.5):
         if task in labels:
             metrics[f"ccc_{task}"] = concordance_correlation(labels[task], outputs[task])
     if "expression" in labels:
-        macro, per_class = expression_f1(labels["expression"], outputs["expression"], num_classes)
+        scores = outputs.get("expression_probabilities", outputs.get("expression"))
+        macro, per_class = expression_f1(labels["expression"], scores, num_classes)
         metrics["expression_f1"], metrics["expression_f1_per_class"] = macro, per_class.tolist()
     if "action_units" in labels:
         probabilities = outputs.get("action_units_probabilities")
