@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtcae_keras import STRATEGIES
 from mtcae_keras import MLPDecoder
 from mtcae_keras import TaskHead
 from mtcae_keras import VideoMAEBackbone
 from mtcae_keras import ViTDecoder
 from mtcae_keras import build_mtcae_model
+from mtcae_keras.models.mtcae import PAPER_STRATEGIES as STRATEGIES
 from mtcae_keras.training import compile_mtcae_model
 from tests.test_case import assert_config_round_trip
 from tests.test_case import max_abs_diff

@@ -168,7 +168,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
             "--jit-compile", "off", "--monitor", "loss", "--lr-patience", "3",
             "--stop-patience", "4", "--seed", "5", "--data-dir", "runs/tfds",
             "--train-fraction", "0.5", "--validation", "test", "--validation-share", "0.2",
-            "--clip-frames", "8", "--temporal-sampling", "phase",
+            "--clip-frames", "8", "--temporal-sampling", "phase", "--temporal-encoder", "gru",
             "--dataset-config", "tiny"]  # fmt: skip
     demo = vars(train.parse_args(argv))
     defaults = vars(train.parse_args(["--dataset", "synthetic_faces"]))

@@ -42,7 +42,10 @@ from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
 from mtcae_keras.models.encoders import load_encoder  # noqa: E402
 from mtcae_keras.models.hub import resolve_hub_name  # noqa: E402
+from mtcae_keras.models.mtcae import TEMPORAL_STRATEGIES  # noqa: E402
+from mtcae_keras.models.mtcae import decoder_config  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
+from mtcae_keras.models.temporal_encoder import TEMPORAL_ENCODERS  # noqa: E402
 from mtcae_keras.training import compile_mtcae_model  # noqa: E402
 from mtcae_keras.training import mtcae_optimizer  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
@@ -115,6 +118,12 @@ def parse_args(argv=None):
         " from a random phase, each sample spanning the clip)",
     )
     parser.add_argument("--decoder", help=f"decoder preset: {sorted(DECODER_PRESETS)}")
+    parser.add_argument(
+        "--temporal-encoder",
+        choices=TEMPORAL_ENCODERS,
+        help="temporal_* strategies: the ABAW4 temporal encoder over the per-frame features"
+        " (default: the decoder preset's, transformer); sized by the decoder preset",
+    )
     parser.add_argument(
         "--freeze-encoder",
         action=argparse.BooleanOptionalAction,
@@ -232,6 +241,11 @@ def resolve_precision(mode):
 def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
+    if args.temporal_encoder and args.strategy not in TEMPORAL_STRATEGIES:
+        problems.append(
+            f"--temporal-encoder: --strategy {args.strategy} has no temporal encoder (the "
+            f"temporal strategies: {', '.join(TEMPORAL_STRATEGIES)})"
+        )
     if args.validation_share is not None and args.validation != "actors":
         problems.append(
             f"--validation-share: only --validation actors holds out a share of the training"
@@ -432,6 +446,8 @@ def main(argv=None):
 
     # 3. Model, compiled with the paper's losses and AdamW.
     decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")
+    if args.temporal_encoder:
+        decoder = {**decoder_config(decoder), "temporal_encoder": args.temporal_encoder}
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
         statistics = localisation_statistics(  # of the targets the heads train on

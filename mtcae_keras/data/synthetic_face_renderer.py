@@ -36,6 +36,42 @@ _NEUTRAL = {
 }  # fmt: skip
 _MULTIPLICATIVE = ("eye_open", "mouth_width")
 
+# Valence and arousal of each class's apex, placed on Russell's circumplex (our choice; the
+# renderer has no affect of its own): a frame's values are these times the clip's expression
+# intensity at that frame, so they rise from 0 (neutral onset) with the expression.
+AFFECT_PROTOTYPES = {
+    "NEU": (0.0, 0.0), "HAP": (0.8, 0.5), "SAD": (-0.7, -0.4), "ANG": (-0.6, 0.8),
+    "FEA": (-0.6, 0.7), "DIS": (-0.7, 0.3),
+}  # fmt: skip
+# Aff-Wild2's 12 action units (the ABAW multi-task challenge's), in its order, and the
+# drawing geometry that turns each on at a frame (the parameters above, after the clip's
+# intensity scaling). AU10 stands for the disgust nose creases (drawn when nose_lift > 0.03;
+# AU9, the nose wrinkler, is not in the challenge's set); AU25 is on exactly when the teeth
+# are drawn (mouth_open > 0.05). The thresholds are ours.
+ACTION_UNITS = ("AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24",
+                "AU25", "AU26")  # fmt: skip
+
+
+def action_units_of(params):
+    """The 12 action units (bool, `ACTION_UNITS` order) that a frame's geometry draws."""
+    lowered = params["brow_raise"] <= -0.04 or params["brow_tilt"] <= -0.06
+    narrowed = params["eye_open"] <= 0.85
+    return np.array([
+        params["brow_tilt"] >= 0.04,  # AU1 inner brow raiser: inner brow ends up
+        params["brow_raise"] >= 0.06,  # AU2 outer brow raiser: whole brow up
+        lowered,  # AU4 brow lowerer
+        narrowed and params["mouth_curve"] >= 0.06,  # AU6 cheek raiser: smiling eyes
+        narrowed,  # AU7 lid tightener
+        params["nose_lift"] > 0.03,  # AU10 (the drawn nose creases)
+        params["mouth_curve"] >= 0.06,  # AU12 lip corner puller
+        params["mouth_curve"] <= -0.06,  # AU15 lip corner depressor
+        params["mouth_width"] <= 0.85,  # AU23 lip tightener: narrowed lips
+        params["mouth_width"] <= 0.85 and params["mouth_open"] <= 0.02,  # AU24 lip pressor
+        params["mouth_open"] > 0.05,  # AU25 lips part (the drawn teeth)
+        params["mouth_open"] >= 0.2,  # AU26 jaw drop
+    ])  # fmt: skip
+
+
 # Landmark order of the dataset features (MTCNN's): image-left eye, image-right eye, nose,
 # image-left mouth corner, image-right mouth corner.
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -140,7 +176,11 @@ class SyntheticFaceRenderer:
             dict: `video` uint8 `(frames, H, W, 3)` RGB; `boxes` float32 `(frames, 4)` as
             `[x, y, w, h]` of the head divided by the frame size; `landmarks` float32
             `(frames, 10)` as `(x, y)` of `LANDMARK_NAMES`, same scaling; `face_found` bool
-            `(frames,)` (always True); `label`, `actor`, `strength` (apex intensity).
+            `(frames,)` (always True); `label`, `actor`, `strength` (apex intensity);
+            `valence`, `arousal` float32 `(frames,)` (`AFFECT_PROTOTYPES` times the frame's
+            expression intensity) and `action_units` bool `(frames, 12)`
+            (`action_units_of` the frame's geometry). The per-frame labels draw no random
+            numbers: the other outputs are those of the renderer without them.
         """
         if label not in EXPRESSIONS:
             raise ValueError(f"Unknown expression {label!r}; choose one of {CLASS_NAMES}.")
@@ -167,6 +207,8 @@ class SyntheticFaceRenderer:
         masks = np.zeros((frames, size, size), bool)
         boxes = np.empty((frames, 4), np.float32)
         landmarks = np.empty((frames, 10), np.float32)
+        valence, arousal = np.empty(frames, np.float32), np.empty(frames, np.float32)
+        action_units = np.empty((frames, len(ACTION_UNITS)), bool)
         grid = np.mgrid[0:size, 0:size][::-1].astype(np.float32) / size - 0.5
         lighting = gain * (1 + light_amp * (light_dir[0] * grid[0] + light_dir[1] * grid[1]))
         deltas = self._apex_deltas(
@@ -176,6 +218,8 @@ class SyntheticFaceRenderer:
             phase = t / max(frames - 1, 1)
             progress = strength * _smoothstep((phase - onset) / max(apex - onset, 1e-3))
             params = {k: _NEUTRAL[k] + progress * deltas[k] for k in _NEUTRAL}
+            valence[t], arousal[t] = np.multiply(AFFECT_PROTOTYPES[label], progress)
+            action_units[t] = action_units_of(params)
             center = start + (end - start) * phase
             scale = half * (1 + 0.04 * math.sin(2 * math.pi * phase + wobble))
             angle = angle0 + (angle1 - angle0) * phase + 2 * math.sin(4 * phase + wobble)
@@ -195,6 +239,9 @@ class SyntheticFaceRenderer:
             "label": label,
             "actor": actor,
             "strength": strength,
+            "valence": valence,
+            "arousal": arousal,
+            "action_units": action_units,
         }
         if return_masks:
             clip["face_mask"] = masks

@@ -2,15 +2,22 @@
 
 import keras
 
+from mtcae_keras.models.frame_feature_pooling import FrameFeaturePooling
 from mtcae_keras.models.heads import TaskHead
 from mtcae_keras.models.mlp_decoder import MLPDecoder
 from mtcae_keras.models.presets import DECODER_PRESETS
+from mtcae_keras.models.temporal_multitask import temporal_multitask_graph
 from mtcae_keras.models.vit_decoder import ViTDecoder
 
-STRATEGIES = ("stl", "nfs_mlp", "nfs_vit", "fs_mlp", "fs_vit", "cascaded_vit")
+PAPER_STRATEGIES = ("stl", "nfs_mlp", "nfs_vit", "fs_mlp", "fs_vit", "cascaded_vit")
+# ABAW4's temporal multi-task frameworks on MTCAE's tasks (boxes and landmarks per frame,
+# expression per clip) over the encoder's tokens pooled per frame.
+TEMPORAL_STRATEGIES = ("temporal_basic", "temporal_share_bottom", "temporal_feedback")
+STRATEGIES = PAPER_STRATEGIES + TEMPORAL_STRATEGIES
 # Cascade order (paper eq. 4-6): face detection, then landmarks, then expression.
 TASKS = ("boxes", "landmarks", "expression")
 _HEAD_ARGS = ("input_dropout_rate", "head_dropout_rate", "head_norm_first")
+_TEMPORAL_ARGS = ("temporal_encoder", "temporal_num_heads")
 
 
 def decoder_config(decoder="paper", **overrides):
@@ -49,6 +56,14 @@ def build_mtcae_model(
     - `fs_mlp` / `fs_vit`: one shared decoder on `T`, then a task-specific one per task.
     - `cascaded_vit` (MTCAE-DFER): `Y1 = Dec1(T, F)`, `Y2 = Dec2(Y1, F)`, `Y3 = Dec3(Y2, F)`
       feeding the box, landmark and expression heads.
+    - `temporal_basic` / `temporal_share_bottom` / `temporal_feedback`: the ABAW4 system's
+      frameworks (`temporal_multitask_graph`) on the encoder's tokens averaged per frame
+      (`FrameFeaturePooling`): a `TemporalEncoder` of the decoder's `temporal_encoder` kind
+      (`gru`, `lstm`, `transformer`; its width, layers and dropout the decoder's
+      `hidden_dim`, `num_layers`, `dropout_rate`, feed-forward `mlp_dims[0]`, heads
+      `temporal_num_heads`), per-frame box and landmark heads and a per-frame expression
+      head averaged over the clip; `temporal_feedback` feeds the landmark branch's features
+      (gradient stopped) into the expression branch.
 
     Args:
         backbone: a `VideoMAEBackbone`, an `LGIFormerBackbone` (its local tokens), or any model
@@ -115,8 +130,11 @@ def mtcae_graph(backbone, strategy, num_classes, num_frames=16, decoder="paper",
 
     if strategy == "stl":
         return video, {"expression": head("expression", features)}
+    if strategy in TEMPORAL_STRATEGIES:
+        return video, _temporal_outputs(backbone, features, strategy, output_shapes, config,
+                                        target_statistics, dtype)  # fmt: skip
 
-    decoder_args = {k: v for k, v in config.items() if k not in _HEAD_ARGS}
+    decoder_args = {k: v for k, v in config.items() if k not in _HEAD_ARGS + _TEMPORAL_ARGS}
     mlp_args = {
         k: decoder_args[k] for k in ("hidden_dim", "num_layers", "mlp_dims", "dropout_rate")
     }
@@ -147,3 +165,37 @@ def mtcae_graph(backbone, strategy, num_classes, num_frames=16, decoder="paper",
         for task in TASKS:
             outputs[task] = head(task, decode(f"{task}_decoder", shared))
     return video, outputs
+
+
+def _temporal_outputs(backbone, features, strategy, output_shapes, config, statistics, dtype):
+    """The temporal strategies' outputs: tokens -> frames -> ABAW4 framework -> heads."""
+    grid = getattr(backbone, "token_grid", None)
+    if grid is None:
+        raise ValueError(f"{strategy} needs an encoder with a token_grid (VideoMAE, LGI-Former).")
+    frames = FrameFeaturePooling(grid, backbone.tubelet_size, dtype=dtype,
+                                 name="frame_pooling")(features)  # fmt: skip
+    frames = keras.layers.Dropout(config["input_dropout_rate"], dtype=dtype,
+                                  name="frame_dropout")(frames)  # fmt: skip
+    if frames.shape[1] != output_shapes["boxes"][0]:
+        raise ValueError(f"{strategy}: the encoder's tokens cover {frames.shape[1]} frames, "
+                         f"num_frames is {output_shapes['boxes'][0]}.")  # fmt: skip
+    width = config["hidden_dim"]
+    _, outputs = temporal_multitask_graph(
+        frames,
+        framework=strategy.removeprefix("temporal_"),
+        temporal_encoder=config["temporal_encoder"],
+        tasks={"boxes": 4, "landmarks": 10, "expression": output_shapes["expression"][0]},
+        hidden_dim=width,
+        num_layers=config["num_layers"],
+        num_heads=config["temporal_num_heads"],
+        intermediate_dim=config["mlp_dims"][0],
+        dropout_rate=config["dropout_rate"],
+        head_dims=(max(width // 2, 1),),
+        share_layers=1,
+        feed_sources=("landmarks",),
+        feed_targets=("expression",),
+        clip_tasks=("expression",),
+        target_statistics=statistics,
+        dtype=dtype,
+    )
+    return {task: outputs[task] for task in TASKS}

@@ -152,8 +152,9 @@ class MTCAEDFER(keras.Model):
         layers = {layer.name for layer in trained.layers}
         statistics = {}
         for task in ("boxes", "landmarks"):
-            if task in layers:
-                head = trained.get_layer(task)
+            name = f"{task}_head" if f"{task}_head" in layers else task  # temporal_*: heads
+            if name in layers:
+                head = trained.get_layer(name)
                 if head.output_offset is not None:
                     statistics[task] = (head.output_offset, head.output_scale)
         config = {

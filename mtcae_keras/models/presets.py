@@ -75,6 +75,10 @@ DECODER_PRESETS = {
         "input_dropout_rate": 0.3,
         "head_dropout_rate": 0.1,
         "head_norm_first": False,  # token mean -> LayerNorm -> Dropout -> Dense
+        # The temporal strategies (ABAW4's frameworks on MTCAE's tasks): their encoder kind
+        # and Transformer heads; widths, layers and dropout are the settings above.
+        "temporal_encoder": "transformer",
+        "temporal_num_heads": 4,
     },
     # Small decoders for the synthetic demo and tests; no dropout (as the encoder preset).
     "tiny": {
@@ -90,6 +94,10 @@ DECODER_PRESETS = {
         "input_dropout_rate": 0.0,
         "head_dropout_rate": 0.0,
         "head_norm_first": False,
+        # The temporal strategies (ABAW4's frameworks on MTCAE's tasks): their encoder kind
+        # and Transformer heads; widths, layers and dropout are the settings above.
+        "temporal_encoder": "transformer",
+        "temporal_num_heads": 4,
     },
     "paper": {
         "hidden_dim": 512,
@@ -104,6 +112,10 @@ DECODER_PRESETS = {
         "input_dropout_rate": 0.3,  # open: the notebook's
         "head_dropout_rate": 0.1,  # open: the notebook's
         "head_norm_first": True,  # eq. 7-9: FC(Pool(Norm(Y)))
+        # The temporal strategies (ABAW4's frameworks on MTCAE's tasks): their encoder kind
+        # and Transformer heads; widths, layers and dropout are the settings above.
+        "temporal_encoder": "transformer",
+        "temporal_num_heads": 4,
     },
 }
 

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.features import multitask_features
+from mtcae_keras.data.synthetic_face_renderer import ACTION_UNITS
 from mtcae_keras.data.synthetic_face_renderer import CLASS_NAMES
 from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 
@@ -43,13 +44,17 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Synthetic face videos: six expressions unfolding over 16 frames, with exact labels."""
 
-    VERSION = tfds.core.Version("1.2.0")
+    VERSION = tfds.core.Version("1.3.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Bolder features (brows, lips, eyes), larger faces, stronger ANG and DIS "
         "(nose creases, one-sided frown); `small` has 80 actors x 8 clips (was 40 x 16).",
         "1.2.0": "Disgust set further apart from anger: darker, longer nose creases, a more "
         "one-sided mouth, less narrowed eyes.",
+        "1.3.0": "Per-frame affect labels for the ABAW4 tasks, from the renderer's own "
+        "parameters: `valence`, `arousal` (class prototype x expression intensity) and "
+        "`action_units` (Aff-Wild2's 12, from the drawn geometry). The other features are "
+        "those of 1.2.0, value for value.",
     }
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(
@@ -97,7 +102,13 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         size, frames = self.builder_config.image_size, self.builder_config.num_frames
         return self.dataset_info_from_configs(
             features=multitask_features(
-                frames, size, CLASS_NAMES, intensity=tfds.features.Scalar(dtype=np.float32)
+                frames,
+                size,
+                CLASS_NAMES,
+                intensity=tfds.features.Scalar(dtype=np.float32),
+                valence=tfds.features.Tensor(shape=(frames,), dtype=np.float32),
+                arousal=tfds.features.Tensor(shape=(frames,), dtype=np.float32),
+                action_units=tfds.features.Tensor(shape=(frames, len(ACTION_UNITS)), dtype=np.int8),
             ),
             supervised_keys=None,
             homepage="https://github.com/mtcae-keras/mtcae-keras",
@@ -142,5 +153,8 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                             "actor": f"S{actor:03d}",
                             "clip_id": clip_id,
                             "intensity": np.float32(example["strength"]),
+                            "valence": example["valence"],
+                            "arousal": example["arousal"],
+                            "action_units": example["action_units"].astype(np.int8),
                         },
                     )
