@@ -15,6 +15,7 @@ import importlib
 from tensorflow_datasets.core import registered
 
 BUILDER_MODULES = {
+    "aff_wild2": "tfds_builders.aff_wild2.aff_wild2_dataset_builder",
     "synthetic_faces": "tfds_builders.synthetic_faces.synthetic_faces_dataset_builder",
     "crema_d": "tfds_builders.crema_d.crema_d_dataset_builder",
     "ravdess": "tfds_builders.ravdess.ravdess_dataset_builder",
