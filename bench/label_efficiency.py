@@ -57,19 +57,26 @@ def validation_uar(run_dir):
     return max(float(row["val_expression_uar"]) for row in rows)
 
 
-def pretrain(runs, fold, epochs, data_dir, log, seconds):
-    """Pre-trains on fold's training folds (once; reused after). Returns the encoder path."""
-    pretrain_dir = os.path.join(runs, f"pretrain_fold{fold}" + suffix(epochs, 20, "_e"))
+def pretrain(runs, fold, epochs, data_dir, log, seconds, source="fold"):
+    """Pre-trains once (reused after) and returns the encoder path: `fold`, on the videos of
+    fold's training folds; `extra`, on synthetic_faces/extra (240 actors of their own, in no
+    fold of `small`: one encoder for every fold)."""
+    if source == "extra":
+        name, data = "pretrain_extra", ["--dataset-config", "extra", "--all-splits"]
+    else:
+        name, data = f"pretrain_fold{fold}", ["--fold", str(fold)]
+    pretrain_dir = os.path.join(runs, name + suffix(epochs, 20, "_e"))
     encoder = os.path.join(pretrain_dir, "encoder.weights.h5")
     if not os.path.exists(encoder):
         start = time.time()
-        run(["pretrain.py", *PRETRAIN, "--fold", str(fold), "--epochs", str(epochs),
+        run(["pretrain.py", *PRETRAIN, *data, "--epochs", str(epochs),
              "--data-dir", data_dir, "--output", pretrain_dir], log)  # fmt: skip
         seconds[os.path.basename(pretrain_dir)] = time.time() - start
     return encoder
 
 
-def fine_tune(runs, fold, fraction, encoder, lr, data_dir, log, seconds, pretrain_epochs=20):
+def fine_tune(runs, fold, fraction, encoder, lr, data_dir, log, seconds, pretrain_epochs=20,
+              pretrain_source="fold"):  # fmt: skip
     """train.py on a fraction of fold's labelled training clips (once). Returns the run dir.
 
     encoder None trains from scratch. Run dirs are named by their settings; the defaults
@@ -79,7 +86,7 @@ def fine_tune(runs, fold, fraction, encoder, lr, data_dir, log, seconds, pretrai
     arm = "scratch" if encoder is None else "pretrained"
     name = f"{arm}_fold{fold}_f{fraction}" + suffix(lr, 1e-3, "_lr")
     if encoder is not None:
-        name += suffix(pretrain_epochs, 20, "_e")
+        name += suffix(pretrain_epochs, 20, "_e") + ("_extra" if pretrain_source == "extra" else "")
     run_dir = os.path.join(runs, name)
     if not os.path.exists(os.path.join(run_dir, "metrics.json")):
         start = time.time()
@@ -123,15 +130,15 @@ def main():
     results = {"pretrained": {}, "scratch": {}}
     seconds = {}
     for fold in args.folds:
-        epochs = recipe["pretrain_epochs"]
-        encoder = pretrain(args.runs, fold, epochs, args.data_dir, log, seconds)
+        epochs, source = recipe["pretrain_epochs"], recipe.get("pretrain_source", "fold")
+        encoder = pretrain(args.runs, fold, epochs, args.data_dir, log, seconds, source)
         for fraction in args.fractions:
             if fraction == 1.0 and args.full_label_folds and fold not in args.full_label_folds:
                 continue
             for arm, arm_encoder in (("pretrained", encoder), ("scratch", None)):
                 run_dir = fine_tune(args.runs, fold, fraction, arm_encoder,
                                     recipe[f"{arm}_lr"], args.data_dir, log, seconds,
-                                    pretrain_epochs=epochs)  # fmt: skip
+                                    pretrain_epochs=epochs, pretrain_source=source)  # fmt: skip
                 results[arm].setdefault(str(fraction), {})[fold] = test_war(run_dir)
                 print(f"fold {fold}, {fraction:.0%} labels, {arm}: test WAR "
                       f"{100 * results[arm][str(fraction)][fold]:.1f}", flush=True)  # fmt: skip

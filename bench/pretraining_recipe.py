@@ -1,11 +1,12 @@
 """Choose label_efficiency.py's pre-training recipe on validation clips, never on a test fold.
 
     python bench/pretraining_recipe.py [--fold 0] [--fraction 0.25]
-        [--pretrain-epochs 20 60] [--lrs 1e-3 3e-4]
+        [--pretrain-epochs 20 60] [--lrs 1e-3 3e-4] [--pretrain-sources fold extra]
         [--output runs/label_efficiency/recipe.json]
 
 On one tuning fold and one labelled fraction, every candidate is run as
-`bench/label_efficiency.py` runs it: `pretrain.py` on the fold's training folds for each
+`bench/label_efficiency.py` runs it: `pretrain.py` on the fold's training folds (or on
+`synthetic_faces/extra`, 240 actors of their own: `--pretrain-sources fold extra`) for each
 pre-training length, then `train.py` on the fraction of labelled clips with each fine-tuning
 learning rate, for the pre-trained arm and (with the same learning rates, so both arms get
 the same tuning budget) the from-scratch arm. A run is scored by the validation-fold UAR of
@@ -34,6 +35,10 @@ def main():
     parser.add_argument("--fraction", type=float, default=0.25)
     parser.add_argument("--pretrain-epochs", type=int, nargs="+", default=[20, 60])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-4])
+    parser.add_argument("--pretrain-sources", nargs="+", default=["fold"],
+                        choices=["fold", "extra"],
+                        help="fold: the tuning fold's training videos; extra: "
+                        "synthetic_faces/extra, 240 actors in no fold")  # fmt: skip
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "label_efficiency"))
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "runs", "tfds"))
     parser.add_argument("--output", default=os.path.join(ROOT, "runs", "label_efficiency",
@@ -49,28 +54,32 @@ def main():
         candidates.append({"arm": "scratch", "lr": lr, "run": os.path.basename(run_dir),
                            "val_uar": validation_uar(run_dir)})  # fmt: skip
         print(candidates[-1], flush=True)
-    for epochs in args.pretrain_epochs:
-        encoder = pretrain(args.runs, args.fold, epochs, args.data_dir, log, seconds)
-        for lr in args.lrs:
-            run_dir = fine_tune(args.runs, args.fold, args.fraction, encoder, lr,
-                                args.data_dir, log, seconds, pretrain_epochs=epochs)  # fmt: skip
-            candidates.append({"arm": "pretrained", "pretrain_epochs": epochs, "lr": lr,
-                               "run": os.path.basename(run_dir),
-                               "val_uar": validation_uar(run_dir)})  # fmt: skip
-            print(candidates[-1], flush=True)
+    for source in args.pretrain_sources:
+        for epochs in args.pretrain_epochs:
+            encoder = pretrain(args.runs, args.fold, epochs, args.data_dir, log, seconds, source)
+            for lr in args.lrs:
+                run_dir = fine_tune(args.runs, args.fold, args.fraction, encoder, lr,
+                                    args.data_dir, log, seconds, pretrain_epochs=epochs,
+                                    pretrain_source=source)  # fmt: skip
+                candidates.append({"arm": "pretrained", "pretrain_source": source,
+                                   "pretrain_epochs": epochs, "lr": lr,
+                                   "run": os.path.basename(run_dir),
+                                   "val_uar": validation_uar(run_dir)})  # fmt: skip
+                print(candidates[-1], flush=True)
 
     print(f"\nfold {args.fold}, {args.fraction:.0%} of the labels: validation UAR of each "
           "candidate (test fold not read)")  # fmt: skip
-    print("| arm | pre-training epochs | fine-tuning lr | validation UAR |")
-    print("|---|---|---|---|")
+    print("| arm | pre-training videos | epochs | fine-tuning lr | validation UAR |")
+    print("|---|---|---|---|---|")
     for c in candidates:
-        print(f"| {c['arm']} | {c.get('pretrain_epochs', '-')} | {c['lr']:g} | "
-              f"{100 * c['val_uar']:.1f} |")  # fmt: skip
+        source, epochs = c.get("pretrain_source", "-"), c.get("pretrain_epochs", "-")
+        print(f"| {c['arm']} | {source} | {epochs} | {c['lr']:g} | {100 * c['val_uar']:.1f} |")
     best = {
         arm: max((c for c in candidates if c["arm"] == arm), key=lambda c: c["val_uar"])
         for arm in ("scratch", "pretrained")
     }
     choice = {
+        "pretrain_source": best["pretrained"].get("pretrain_source", "fold"),
         "pretrain_epochs": best["pretrained"]["pretrain_epochs"],
         "pretrained_lr": best["pretrained"]["lr"],
         "scratch_lr": best["scratch"]["lr"],

@@ -24,6 +24,8 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
             for unequal classes; overrides `clips_per_class` when set.
         num_folds: subject-independent folds.
         seed: generation seed.
+        first_actor: id of the first actor (actors `first_actor ... first_actor +
+            num_actors - 1`): a config of other identities than `small`'s 0-79.
     """
 
     image_size: int = 224
@@ -33,6 +35,7 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
     class_clips: tuple = None
     num_folds: int = 5
     seed: int = 0
+    first_actor: int = 0
 
     def clips_of(self, label):
         """Clips per actor of expression `label`."""
@@ -63,6 +66,15 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             num_actors=80,
             image_size=64,
             clips_per_class=8,
+        ),
+        SyntheticFacesConfig(
+            name="extra",
+            description="64x64 frames, 240 other actors (ids 1000-1239, none of `small`'s) x 6"
+            " classes x 2 clips: unlabelled pre-training data beside `small` (labels unused).",
+            num_actors=240,
+            image_size=64,
+            clips_per_class=2,
+            first_actor=1000,
         ),
         SyntheticFacesConfig(
             name="full",
@@ -115,10 +127,10 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         )
 
     def fold_actors(self):
-        """Actor ids of each fold: actor `i` goes to fold `i % num_folds`."""
+        """Actor ids of each fold: the config's `i`-th actor goes to fold `i % num_folds`."""
         config = self.builder_config
         return [
-            list(range(fold, config.num_actors, config.num_folds))
+            [config.first_actor + a for a in range(fold, config.num_actors, config.num_folds)]
             for fold in range(config.num_folds)
         ]
 
