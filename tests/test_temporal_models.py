@@ -206,3 +206,21 @@ def test_a_multitask_model_round_trips_with_non_default_settings(tmp_path):
     for task, value in model(x).items():
         np.testing.assert_allclose(loaded(x)[task], value, atol=1e-6)
     assert loaded.get_layer("valence_feedback").feed_dim == 8
+
+
+def test_feedback_rate_decays_linearly_over_the_epochs():
+    from mtcae_keras.training.feedback_rate_decay import FeedbackRateDecay
+
+    model = build_temporal_multitask_model(
+        **SMALL, temporal_encoder="gru", framework="feedback", feedback="predictions",
+        feed_gt_rate=0.8,
+    )  # fmt: skip
+    layer = model.get_layer("action_units_feedback")
+    callback = FeedbackRateDecay(epochs=4)
+    callback.set_model(model)
+    rates = []
+    for epoch in range(4):
+        callback.on_epoch_begin(epoch)
+        rates.append(float(layer.gt_rate.numpy()))
+    np.testing.assert_allclose(rates, [0.8, 0.6, 0.4, 0.2], atol=1e-7)
+    assert "action_units_labels" in model.input  # ground truth is an input in training

@@ -18,8 +18,8 @@ class TaskFeedbackEmbedding(keras.layers.Layer):
     `floor(steps * gt_rate)` of the frames (the same frames for the whole batch) use the
     ground truth instead (one-hot expression, 0/1 units, raw V/A, which
     the code weights the same way); missing labels (-5 for V/A, -1 for the others) weigh
-    nothing. `gt_rate` is a variable, so a callback may decay it (the code's
-    `--gt_rate_decay`).
+    nothing. `gt_rate` is a variable, so a callback may decay it (`FeedbackRateDecay`, the
+    code's `--gt_rate_decay`).
 
     Args:
         task: str. `valence`, `arousal`, `expression` or `action_units`.
