@@ -95,3 +95,23 @@ def interrupt_after_epoch(monkeypatch, epoch):
                 raise Interrupt()
 
     monkeypatch.setattr(keras.callbacks, "CSVLogger", InterruptingLogger)
+
+
+def run_local_workers(argv_of, count=2, timeout=900):
+    """Runs `python argv_of(index)` in the repository root as `count` worker processes of one
+    `MultiWorkerMirroredStrategy` cluster on 127.0.0.1 (each its `TF_CONFIG`); their exit
+    codes."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.test_distribution import _free_ports
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(count)]
+    processes = []
+    for index in range(count):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(config), TF_CPP_MIN_LOG_LEVEL="3")
+        processes.append(subprocess.Popen([sys.executable, *argv_of(index)], env=env, cwd=root))
+    return [process.wait(timeout=timeout) for process in processes]

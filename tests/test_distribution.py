@@ -364,7 +364,7 @@ def test_trainer_interrupted_mid_epoch_resumes_at_the_same_batch(tmp_path, monke
 
     from mtcae_keras import VideoMAEBackbone
     from mtcae_keras import build_mtcae_model
-    from mtcae_keras.training import distributed_trainer
+    from mtcae_keras.training import strategy_trainer
     from mtcae_keras.training.distributed_trainer import DistributedTrainer
 
     x, y, w = _clips(12)
@@ -385,7 +385,7 @@ def test_trainer_interrupted_mid_epoch_resumes_at_the_same_batch(tmp_path, monke
         return trainer, history, model.get_weights()
 
     _, uninterrupted, expected = run()
-    saves, save = [], distributed_trainer._Backup.save
+    saves, save = [], strategy_trainer._Backup.save
 
     def dies_after_the_fourth(self, position):  # epoch 0: steps 2, 4, end; epoch 1: step 2
         save(self, position)
@@ -393,12 +393,12 @@ def test_trainer_interrupted_mid_epoch_resumes_at_the_same_batch(tmp_path, monke
         if len(saves) == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(distributed_trainer._Backup, "save", dies_after_the_fourth)
+    monkeypatch.setattr(strategy_trainer._Backup, "save", dies_after_the_fourth)
     backup = str(tmp_path / "backup")
     with pytest.raises(KeyboardInterrupt):
         run(backup)
     assert saves == [(0, 2), (0, 4), (1, 0), (1, 2)]
-    monkeypatch.setattr(distributed_trainer._Backup, "save", save)
+    monkeypatch.setattr(strategy_trainer._Backup, "save", save)
     trainer, resumed, weights = run(backup)
     assert trainer.resumed_from == (1, 2)
     assert [h["epoch"] for h in resumed] == [1, 2]

@@ -89,24 +89,19 @@ def test_pretrain_multi_worker_on_two_local_workers(tmp_path):
     writes the log (learning rate included), the pre-trainer after each epoch, the encoder and
     the figure; the other worker writes none, and neither keeps a backup."""
     from mtcae_keras.data.input_pipeline import load_builder
-    from tests.test_distribution import _free_ports
+    from tests.test_case import run_local_workers
     from tests.test_pretrain_cli import _args
 
     load_builder("synthetic_faces", data_dir=str(tmp_path / "tfds"), config="tiny", prepare=True)
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+
+    def argv(index):
         args = _args(tmp_path, 2)
         args[args.index("--output") + 1] = str(tmp_path / f"run{index}")
         args.remove("--jit-compile")
         args.remove("off")
-        env = dict(os.environ, TF_CONFIG=json.dumps(config), TF_CPP_MIN_LOG_LEVEL="3")
-        processes.append(subprocess.Popen(
-            [sys.executable, "pretrain.py", *args, "--distribute", "multi_worker"],
-            env=env, cwd=ROOT,
-        ))  # fmt: skip
-    assert [process.wait(timeout=900) for process in processes] == [0, 0]
+        return ["pretrain.py", *args, "--distribute", "multi_worker"]
+
+    assert run_local_workers(argv) == [0, 0]
     chief, other = tmp_path / "run0", tmp_path / "run1"
     with open(chief / "log.csv") as file:
         rows = list(csv.DictReader(file))

@@ -89,26 +89,17 @@ def test_interrupted_run_resumes_and_the_run_dir_is_complete(tmp_path, monkeypat
 def test_train_multi_worker_on_two_local_workers(tmp_path):
     """`train.py --distribute multi_worker` with two worker processes on 127.0.0.1: the chief
     writes the log, the best checkpoint and the test metrics; the other worker writes none."""
-    import subprocess
-    import sys
-
     from mtcae_keras.data.input_pipeline import load_builder
-    from tests.test_distribution import _free_ports
+    from tests.test_case import run_local_workers
 
     load_builder("synthetic_faces", data_dir=str(tmp_path / "tfds"), config="tiny", prepare=True)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+
+    def argv(index):
         args = _args(tmp_path, 2)
         args[args.index("--output") + 1] = str(tmp_path / f"run{index}")
-        env = dict(os.environ, TF_CONFIG=json.dumps(config), TF_CPP_MIN_LOG_LEVEL="3")
-        processes.append(subprocess.Popen(
-            [sys.executable, "train.py", *args, "--distribute", "multi_worker",
-             "--lr-schedule", "plateau"], env=env, cwd=root,
-        ))  # fmt: skip
-    assert [process.wait(timeout=900) for process in processes] == [0, 0]
+        return ["train.py", *args, "--distribute", "multi_worker", "--lr-schedule", "plateau"]
+
+    assert run_local_workers(argv) == [0, 0]
     chief, other = tmp_path / "run0", tmp_path / "run1"
     with open(chief / "log.csv") as file:
         rows = list(csv.DictReader(file))

@@ -58,7 +58,8 @@ def build_mtcae_model(
       feeding the box, landmark and expression heads.
     - `temporal_basic` / `temporal_share_bottom` / `temporal_feedback`: the ABAW4 system's
       frameworks (`temporal_multitask_graph`) on the encoder's tokens averaged per frame
-      (`FrameFeaturePooling`): a `TemporalEncoder` of the decoder's `temporal_encoder` kind
+      (`FrameFeaturePooling`, then dropout at the decoder's `input_dropout_rate`): a
+      `TemporalEncoder` of the decoder's `temporal_encoder` kind
       (`gru`, `lstm`, `transformer`; its width, layers and dropout the decoder's
       `hidden_dim`, `num_layers`, `dropout_rate`, feed-forward `mlp_dims[0]`, heads
       `temporal_num_heads`), per-frame box and landmark heads and a per-frame expression

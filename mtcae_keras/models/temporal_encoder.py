@@ -1,26 +1,23 @@
 """The ABAW4 system's temporal encoder: GRU, LSTM or Transformer over per-frame features."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from mtcae_keras.models.temporal_transformer_layer import TemporalTransformerLayer
+from mtcae_keras.models.videomae_layers import sinusoid_position_embedding
 
 TEMPORAL_ENCODERS = ("gru", "lstm", "transformer")
 
 
 def sinusoid_position_table(num_positions, dim, padding_index=0):
-    """AIM3-RUC/ABAW4's sinusoid table `(num_positions, dim)`: position `p`, channel `j` is
-    `sin` (even `j`) or `cos` (odd `j`) of `p / 10000^(2 (j // 2) / dim)`; the row of
-    `padding_index` is zero (the code builds it with `padding_idx=0`, so the first step of
-    every segment gets no position signal). `padding_index=None` keeps every row."""
-    positions = np.arange(num_positions, dtype=np.float64)[:, None]
-    channels = np.arange(dim)
-    table = positions / np.power(10000.0, 2 * (channels // 2) / dim)
-    table[:, 0::2], table[:, 1::2] = np.sin(table[:, 0::2]), np.cos(table[:, 1::2])
+    """AIM3-RUC/ABAW4's sinusoid table `(num_positions, dim)`: VideoMAE's
+    (`sinusoid_position_embedding`, the same formula) with the row of `padding_index` zeroed
+    (the code builds it with `padding_idx=0`, so the first step of every segment gets no
+    position signal). `padding_index=None` keeps every row."""
+    table = sinusoid_position_embedding(num_positions, dim)
     if padding_index is not None:
         table[padding_index] = 0.0
-    return table.astype(np.float32)
+    return table
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
@@ -57,9 +54,8 @@ class TemporalEncoder(keras.layers.Layer):
         **kwargs: base layer arguments.
 
     Call arguments:
-        features: `(batch, steps, input_dim)`.
-        padding_mask: optional bool `(batch, steps)` (Transformer only): padded steps are not
-            attended to.
+        features: `(batch, steps, input_dim)`. Padded steps are attended to like the others,
+            as the code runs it (it passes no mask); datasets mark them in their labels.
     """
 
     def __init__(self, kind="transformer", hidden_dim=256, num_layers=4, num_heads=4,
@@ -121,7 +117,7 @@ class TemporalEncoder(keras.layers.Layer):
             )
         return steps // length, length
 
-    def call(self, features, padding_mask=None, training=None):
+    def call(self, features, training=None):
         count, length = self._segments(features.shape[1])
         if self.kind == "transformer":
             x = self.affine_dense(features) if self.affine else features
@@ -129,17 +125,9 @@ class TemporalEncoder(keras.layers.Layer):
             x = ops.reshape(x, (-1, length, width))  # segments side by side in the batch
             if self.use_positions:
                 x = x + ops.cast(self.position_table[:length], x.dtype)
-            mask = None
-            if padding_mask is not None:
-                mask = ops.reshape(padding_mask, (-1, length))
             for layer in self.encoder_layers:
-                x = layer(x, padding_mask=mask, training=training)
+                x = layer(x, training=training)
             return ops.reshape(x, (-1, count * length, width))
-        if padding_mask is not None:
-            raise ValueError(
-                "padding_mask is for the Transformer; recurrent encoders run forward in "
-                "time, so trailing padding does not reach real steps."
-            )
         states = [None] * self.num_layers
         outputs = []
         for segment in range(count):

@@ -4,6 +4,8 @@ layer of the ABAW4 system's temporal encoder)."""
 import keras
 from keras import ops
 
+from mtcae_keras.models.videomae_layers import multi_head_attention
+
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
 class TemporalTransformerLayer(keras.layers.Layer):
@@ -29,8 +31,6 @@ class TemporalTransformerLayer(keras.layers.Layer):
 
     Call arguments:
         x: `(batch, steps, hidden_dim)`.
-        padding_mask: optional bool `(batch, steps)`, True for real steps; padded steps are
-            not attended to (AIM3-RUC/ABAW4 passes none).
     """
 
     def __init__(self, hidden_dim, num_heads, intermediate_dim, dropout_rate=0.1,
@@ -72,21 +72,14 @@ class TemporalTransformerLayer(keras.layers.Layer):
 
     def _heads(self, x):
         batch, steps = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, steps, self.num_heads, self.hidden_dim // self.num_heads))
-        return ops.transpose(x, (0, 2, 1, 3))
+        return ops.reshape(x, (batch, steps, self.num_heads, self.hidden_dim // self.num_heads))
 
-    def call(self, x, padding_mask=None, training=None):
+    def call(self, x, training=None):
         q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
-        scale = ops.cast(1.0 / (self.hidden_dim // self.num_heads) ** 0.5, q.dtype)
-        scores = ops.matmul(q * scale, ops.transpose(k, (0, 1, 3, 2)))
-        if padding_mask is not None:
-            keep = ops.cast(padding_mask, "bool")[:, None, None, :]
-            scores = ops.where(keep, scores, ops.cast(-1e9, scores.dtype))
-        probabilities = self.dropout(ops.softmax(ops.cast(scores, "float32"), axis=-1),
-                                     training=training)  # fmt: skip
-        context = ops.matmul(ops.cast(probabilities, v.dtype), v)
-        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), ops.shape(x))
-        x = self.norm1(x + self.dropout(self.out_proj(context), training=training))
+        scale = 1.0 / (self.hidden_dim // self.num_heads) ** 0.5
+        context = multi_head_attention(q, k, v, scale, self.dropout, training=training)
+        x = self.norm1(x + self.dropout(self.out_proj(ops.reshape(context, ops.shape(x))),
+                                        training=training))  # fmt: skip
         hidden = self.dropout(ops.relu(self.linear1(x)), training=training)
         return self.norm2(x + self.dropout(self.linear2(hidden), training=training))
 

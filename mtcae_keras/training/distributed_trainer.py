@@ -5,7 +5,6 @@ import tensorflow as tf
 
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.strategy_trainer import StrategyTrainer
-from mtcae_keras.training.strategy_trainer import _Backup  # noqa: F401  (tests patch it here)
 
 
 class DistributedTrainer(StrategyTrainer):
