@@ -11,7 +11,9 @@ def export_saved_model(model, path, normalization=None, class_names=None):
 
     Signature: `video` uint8 `(None, frames, height, width, 3)` (any batch size) ->
     `expression_probabilities` `(None, C)`, `expression_logits`, and, when the model has them,
-    `boxes` `(None, frames, 4)` and `landmarks` `(None, frames, 10)` scaled to [0, 1].
+    `boxes` `(None, frames, 4)` and `landmarks` `(None, frames, 10)` scaled to [0, 1]. A
+    model of the `affect` tasks gives the expression per frame `(None, frames, C)`, and
+    `valence`, `arousal` `(None, frames)` and `action_unit_probabilities` `(None, frames, 12)`.
     Normalisation happens inside (`VideoPreprocessor`: the model's own for an `MTCAEDFER`),
     so clients send pixels as decoded. Loading needs only TensorFlow (`tf.saved_model.load`),
     not this package.
@@ -47,9 +49,13 @@ def export_saved_model(model, path, normalization=None, class_names=None):
             "expression_logits": logits,
             "expression_probabilities": tf.nn.softmax(logits, axis=-1),
         }
-        for name in ("boxes", "landmarks"):
+        for name in ("boxes", "landmarks", "valence", "arousal"):
             if name in outputs:
                 result[name] = tf.cast(outputs[name], tf.float32)
+        if "action_units" in outputs:
+            result["action_unit_probabilities"] = tf.sigmoid(
+                tf.cast(outputs["action_units"], tf.float32)
+            )
         return result
 
     archive.add_endpoint("serving_default", serve)

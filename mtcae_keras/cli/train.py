@@ -1,6 +1,7 @@
 """Train MTCAE-DFER on one cross-validation fold.
 
     python train.py --dataset crema_d --fold 0 [--strategy cascaded_vit] [--encoder PRESET|PATH]
+                    [--tasks mtcae|affect] [--loss-weights TASK=W ...]
                     [--validation actors|fold|test] [--epochs N] [--batch-size N]
                     [--lr-schedule plateau|cosine] [--augment [flip translate]]
                     [--standardize-targets] [--data-dir DIR] [--output RUN_DIR] [--export]
@@ -42,6 +43,7 @@ from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
 from mtcae_keras.models.encoders import load_encoder  # noqa: E402
 from mtcae_keras.models.hub import resolve_hub_name  # noqa: E402
+from mtcae_keras.models.mtcae import TASK_SETS  # noqa: E402
 from mtcae_keras.models.mtcae import TEMPORAL_STRATEGIES  # noqa: E402
 from mtcae_keras.models.mtcae import decoder_config  # noqa: E402
 from mtcae_keras.models.presets import DECODER_PRESETS  # noqa: E402
@@ -90,6 +92,22 @@ def parse_args(argv=None):
         help="--validation actors: the share of the training actors held out (default 0.1)",
     )
     parser.add_argument("--strategy", default="cascaded_vit", choices=STRATEGIES)
+    parser.add_argument(
+        "--tasks",
+        default="mtcae",
+        choices=sorted(TASK_SETS),
+        help="mtcae (default): face boxes and landmarks per frame, expression per clip;"
+        " affect: the ABAW4 challenge's per-frame action units, valence, arousal and"
+        " expression (datasets with those labels: synthetic_faces); evaluate.py adds CCC, F1"
+        " and P_MTL",
+    )
+    parser.add_argument(
+        "--loss-weights",
+        nargs="+",
+        metavar="TASK=W",
+        help="loss weight of each named task (default: mtcae boxes 0.5, landmarks 0.5,"
+        " expression 1.5, the paper's; affect V 12, A 12, expression 1, AU 0.35, ABAW4's)",
+    )
     parser.add_argument(
         "--encoder",
         help="encoder preset (videomae_*, lgi_former_*), VideoMAE or MAE-DFER checkpoint, or"
@@ -211,6 +229,8 @@ def parse_args(argv=None):
     if args.validation == "actors" and args.validation_share is None:
         args.validation_share = 0.1  # other protocols refuse a share (refused_flags)
     defaults = DATASET_TRAINING_DEFAULTS.get(args.dataset.split("/")[0], TRAINING_DEFAULTS)
+    if args.tasks == "affect":  # no boxes or landmarks to standardise
+        defaults = {**defaults, "standardize_targets": args.standardize_targets or False}
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -238,9 +258,30 @@ def resolve_precision(mode):
     return {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[mode]
 
 
+def parse_loss_weights(pairs, tasks):
+    """`--loss-weights valence=12 arousal=12` -> `{task: weight}`; a ValueError names what
+    is wrong (a pair without `=`, a weight that is no number, a task the model lacks)."""
+    weights = {}
+    for pair in pairs or ():
+        task, _, value = pair.partition("=")
+        try:
+            weights[task] = float(value)
+        except ValueError:
+            raise ValueError(f"--loss-weights {pair}: write TASK=WEIGHT, e.g. valence=12") from None
+        if task not in tasks:
+            raise ValueError(f"--loss-weights {pair}: the model's tasks are {', '.join(tasks)}")
+    return weights
+
+
 def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
+    if args.tasks == "affect" and args.standardize_targets:
+        problems.append("--standardize-targets: the affect tasks have no boxes or landmarks")
+    if args.tasks == "affect" and args.distribute == "multi_worker":
+        problems.append(
+            "--tasks affect: the multi-worker loop (DistributedTrainer) has the mtcae losses only"
+        )
     if args.temporal_encoder and args.strategy not in TEMPORAL_STRATEGIES:
         problems.append(
             f"--temporal-encoder: --strategy {args.strategy} has no temporal encoder (the "
@@ -422,7 +463,11 @@ def main(argv=None):
             f"{build_command(builder)} (see README, Datasets)."
         )
     class_names = builder.info.features["label"].names
-    tasks = ("expression",) if args.strategy == "stl" else ("boxes", "landmarks", "expression")
+    tasks = ("expression",) if args.strategy == "stl" else TASK_SETS[args.tasks]
+    try:
+        loss_weights = parse_loss_weights(args.loss_weights, tasks)
+    except ValueError as error:
+        sys.exit(f"Refused: {error}")
     # The encoder first: its clip size decides the frame size the pipeline resizes to.
     with strategy.scope():
         encoder_name, backbone = build_backbone(args, builder.info)
@@ -441,7 +486,7 @@ def main(argv=None):
         augment=args.augment, shuffle_labels=args.shuffle_labels,
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
         protocol=protocol, num_frames=backbone.num_frames,
-        temporal_sampling=args.temporal_sampling,
+        temporal_sampling=args.temporal_sampling, frame_expression=args.tasks == "affect",
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -474,10 +519,11 @@ def main(argv=None):
             decoder=decoder,
             freeze_encoder=freeze,
             target_statistics=statistics,
+            tasks=args.tasks,
         )
         compile_mtcae_model(
             model, len(class_names), learning_rate, args.weight_decay, jit_compile=jit_compile,
-            decay_exclusions=args.decay_exclusions,
+            decay_exclusions=args.decay_exclusions, loss_weights=loss_weights,
         )  # fmt: skip
 
     config = {
@@ -496,6 +542,8 @@ def main(argv=None):
         "freeze_encoder": freeze,
         "class_names": list(class_names),
         "tasks": list(tasks),
+        "task_set": args.tasks,
+        "frame_expression": args.tasks == "affect",
         "precision": precision,
         "jit_compile": jit_compile,
         "replicas": strategy.num_replicas_in_sync,
@@ -597,6 +645,11 @@ def main(argv=None):
     # 6. Test the best checkpoint (not the last epoch) and optionally export it.
     metrics = evaluate_run(run_dir, export=args.export)
     print(f"test fold {args.fold}: WAR {100 * metrics['war']:.2f}  UAR {100 * metrics['uar']:.2f}")
+    if "p_mtl" in metrics:
+        print(f"P_MTL {metrics['p_mtl']:.3f} (smoothed on validation: "
+              f"{metrics['p_mtl_smoothed']:.3f})  CCC V {metrics['ccc_valence']:.3f}  "
+              f"A {metrics['ccc_arousal']:.3f}  expression F1 {metrics['expression_f1']:.3f}  "
+              f"AU F1 {metrics['action_unit_f1']:.3f}")  # fmt: skip
     if "training_mean_baseline" in metrics:
         baseline = metrics["training_mean_baseline"]
         print(f"box IoU {metrics['box_iou']:.3f} (training mean: {baseline['box_iou']:.3f})  "

@@ -512,8 +512,12 @@ def resize_video(video, image_size):
     return resize_frames(video, image_size)
 
 
-# Per-frame features, sampled together when a clip stores more frames than the model takes.
-FRAME_FEATURES = ("video", "boxes", "landmarks", "face_found")
+# Per-frame features, sampled together when a clip stores more frames than the model takes
+# (the affect labels: synthetic_faces' and Aff-Wild2's; Aff-Wild2's expression is per frame).
+FRAME_FEATURES = ("video", "boxes", "landmarks", "face_found", "valence", "arousal",
+                  "action_units", "expression")  # fmt: skip
+# Per-frame affect labels read from a dataset feature of the same name.
+AFFECT_FEATURES = ("valence", "arousal", "action_units")
 # How `frames` of a clip's `stored` frames are taken (`temporal_indices`).
 TEMPORAL_SAMPLINGS = ("segment", "phase")
 
@@ -613,16 +617,32 @@ def random_temporal_jitter(example, frames, sampling="segment", seed=None):
     return sample_frames(example, frames, tf.random.uniform((), seed=seed), sampling)
 
 
-def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None):
+def to_model_io(example, normalization="imagenet", tasks=TASKS, image_size=None,
+                frame_expression=False):  # fmt: skip
     """A decoded example -> `(video, targets, sample_weights)` for `model.fit`.
 
     `face_found` becomes the per-frame sample weight of the box and landmark losses; with
-    `image_size` the frames are resized to it first (`resize_video`).
+    `image_size` the frames are resized to it first (`resize_video`). The affect tasks
+    (`valence`, `arousal`, `action_units`) are the features of those names, float32; their
+    missing labels (-5, -1) stay for `MaskedAffectLoss`. With `frame_expression` the
+    `expression` target is per frame: the dataset's per-frame `expression` feature
+    (Aff-Wild2) or else the clip's `label` at every frame.
     """
-    face = tf.cast(example["face_found"], tf.float32)
-    targets = {"boxes": example["boxes"], "landmarks": example["landmarks"],
-               "expression": example["label"]}  # fmt: skip
-    weights = {"boxes": face, "landmarks": face, "expression": tf.ones((), tf.float32)}
+    face = tf.cast(example["face_found"], tf.float32) if "face_found" in example else None
+    one = tf.ones((), tf.float32)
+    targets = {"boxes": example.get("boxes"), "landmarks": example.get("landmarks"),
+               "expression": example.get("label")}  # fmt: skip
+    weights = {"boxes": face, "landmarks": face, "expression": one}
+    for task in AFFECT_FEATURES:
+        if task in tasks:
+            targets[task], weights[task] = tf.cast(example[task], tf.float32), one
+    if frame_expression:
+        frames = example["video"].shape[0]
+        targets["expression"] = (
+            tf.cast(example["expression"], tf.int64)
+            if "expression" in example
+            else tf.fill([frames], tf.cast(example["label"], tf.int64))
+        )
     video = example["video"] if image_size is None else resize_video(example["video"], image_size)
     video = normalize_video(video, normalization)
     return video, {t: targets[t] for t in tasks}, {t: weights[t] for t in tasks}
@@ -655,6 +675,7 @@ def make_fold_datasets(
     num_frames=None,
     eval_offset=0.5,
     temporal_sampling="segment",
+    frame_expression=False,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -663,12 +684,14 @@ def make_fold_datasets(
         fold: int. The test fold.
         batch_size: int. Global batch size.
         normalization: str. A key of `NORMALIZATIONS`.
-        tasks: outputs of the model (`("expression",)` for STL).
+        tasks: outputs of the model (`("expression",)` for STL; the `affect` task set's
+            `action_units`, `valence`, `arousal` need dataset features of those names).
         shuffle_buffer: int. Shuffle buffer of the training set, in encoded clips
             (reshuffled each epoch: see `replay_epochs` to resume).
         seed: int. Shuffle seed.
         num_folds: int. Folds of the dataset (`builder.num_folds`, its protocol's, if None).
-        with_metadata: bool. Evaluation sets also yield `clip_id` and `actor` (as a 4th item).
+        with_metadata: bool. Evaluation sets also yield `clip_id`, `actor` and the clip's
+            `label` (as a 4th item).
         augment: sequence of `AUGMENTATIONS` names (`"flip"`, `"translate"`) applied, in
             that order, to the training set only; `True` means all of them. None by default:
             the paper trains without augmentation.
@@ -695,11 +718,21 @@ def make_fold_datasets(
             the middle one; `view_offsets` for several views).
         temporal_sampling: str. `segment` (consecutive frames, MAE-DFER's clips) or
             `phase` (every r-th frame); see `temporal_indices`.
+        frame_expression: bool. The `expression` target per frame (`to_model_io`), for
+            models of the `affect` task set.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
     """
     augment = augmentation_names(augment)
+    missing = [task for task in AFFECT_FEATURES
+               if task in tasks and task not in builder.info.features]  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"{builder.name} has no {', '.join(missing)} labels (its features: "
+            f"{', '.join(builder.info.features)}); the affect tasks need a dataset that has "
+            "them: synthetic_faces (1.3.0 and later) or aff_wild2."
+        )
     if train_fraction is not None and not 0.0 < train_fraction <= 1.0:
         raise ValueError(f"The labelled fraction must be in (0, 1]; got {train_fraction}.")
     if protocol is None:
@@ -741,10 +774,12 @@ def make_fold_datasets(
                     ds = ds.map(AUGMENTATIONS[name], num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(example, keep=with_metadata and not training):
-            video, targets, weights = to_model_io(example, normalization, tasks, image_size)
+            video, targets, weights = to_model_io(example, normalization, tasks, image_size,
+                                                  frame_expression)  # fmt: skip
             if keep:
-                return video, targets, weights, {"clip_id": example["clip_id"],
-                                                 "actor": example["actor"]}  # fmt: skip
+                meta = {key: example[key] for key in ("clip_id", "actor", "label")
+                        if key in example}  # fmt: skip
+                return video, targets, weights, meta
             return video, targets, weights
 
         ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)

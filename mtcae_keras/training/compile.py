@@ -2,6 +2,7 @@
 
 import keras
 
+from mtcae_keras.training.affect_losses import ABAW4_LOSS_WEIGHTS
 from mtcae_keras.training.losses import DEFAULT_LOSS_WEIGHTS
 from mtcae_keras.training.losses import mtcae_losses
 from mtcae_keras.training.unweighted_average_recall import UnweightedAverageRecall
@@ -75,7 +76,11 @@ def compile_mtcae_model(
 
     Losses: masked MSE on `boxes` and `landmarks` (use `face_found` as their sample weight),
     sparse cross-entropy from logits on `expression`, weighted 0.5 / 0.5 / 1.5 by default.
-    Metrics on `expression` only: accuracy (WAR) and UAR. Optimiser: AdamW.
+    A model of the `affect` tasks (`build_mtcae_model(tasks="affect")`) takes ABAW4's
+    masked per-frame losses (`MaskedAffectLoss`: MSE on valence and arousal, cross-entropy on
+    the per-frame expression, sigmoid cross-entropy on action units) weighted as its example
+    script, V 12 / A 12 / expression 1 / AU 0.35. Metrics on `expression` only: accuracy (WAR)
+    and UAR (per frame for a per-frame expression). Optimiser: AdamW.
 
     Args:
         model: the model; its output dict names the tasks it has.
@@ -89,11 +94,17 @@ def compile_mtcae_model(
             (`mtcae_optimizer`); off by default, as in the paper's notebook.
     """
     outputs = list(model.output.keys()) if isinstance(model.output, dict) else ["expression"]
-    weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+    expression = model.output["expression"] if isinstance(model.output, dict) else model.output
+    frame_expression = len(expression.shape) == 3  # (B, frames, classes)
+    unknown = set(loss_weights or {}) - set(outputs)
+    if unknown:
+        raise ValueError(f"Loss weights for {sorted(unknown)}: the model's outputs are {outputs}.")
+    defaults = ABAW4_LOSS_WEIGHTS if frame_expression else DEFAULT_LOSS_WEIGHTS
+    weights = {**DEFAULT_LOSS_WEIGHTS, **defaults, **(loss_weights or {})}
     model.compile(
         optimizer=optimizer
         or mtcae_optimizer(model, learning_rate, weight_decay, decay_exclusions),
-        loss=mtcae_losses(outputs),
+        loss=mtcae_losses(outputs, frame_expression),
         loss_weights={name: weights[name] for name in outputs},
         metrics={
             "expression": [

@@ -19,13 +19,23 @@ def masked_mse(name):
     return keras.losses.MeanSquaredError(reduction="mean_with_sample_weight", name=name)
 
 
-def mtcae_losses(outputs=("boxes", "landmarks", "expression")):
-    """Per-output losses for `model.compile`: masked MSE, and cross-entropy from logits."""
+def mtcae_losses(outputs=("boxes", "landmarks", "expression"), frame_expression=False):
+    """Per-output losses for `model.compile`: masked MSE, and cross-entropy from logits.
+
+    The affect tasks (`valence`, `arousal`, `action_units`) and a per-frame `expression`
+    (`frame_expression=True`) take `MaskedAffectLoss`es, which leave missing labels out.
+    """
+    from mtcae_keras.training.affect_losses import affect_losses
+
+    affect = [name for name in outputs if name in ("valence", "arousal", "action_units")]
+    if frame_expression and "expression" in outputs:
+        affect.append("expression")
     losses = {
         "boxes": masked_mse("boxes_mse"),
         "landmarks": masked_mse("landmarks_mse"),
         "expression": keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, name="expression_cross_entropy"
         ),
+        **affect_losses(affect),
     }
     return {name: losses[name] for name in outputs}

@@ -6,6 +6,10 @@ import os
 import numpy as np
 from scipy.special import softmax
 
+from mtcae_keras.training.affect_evaluation import add_smoothed
+from mtcae_keras.training.affect_evaluation import affect_prediction_metrics
+from mtcae_keras.training.affect_evaluation import choose_smoothing
+from mtcae_keras.training.affect_evaluation import is_affect_prediction
 from mtcae_keras.training.evaluation import classification_metrics
 from mtcae_keras.training.evaluation import localisation_metrics
 from mtcae_keras.visualization.figures import pyplot
@@ -52,40 +56,63 @@ def predict_test_fold(run_dir, data_dir=None, views=1):
     `view_logits` `(clips, views, classes)` each view's, and the box and landmark arrays
     hold every view's frames one after another `(clips, views * frames, ...)`. One view is
     the middle sample: for a clip stored with the model's frame count, today's prediction.
+    Runs of the `affect` tasks score every frame of one view: more views are refused.
     """
     import keras
 
     from mtcae_keras.data.input_pipeline import SplitSelection
     from mtcae_keras.data.input_pipeline import builder_fold_splits
-    from mtcae_keras.data.input_pipeline import load_builder
-    from mtcae_keras.data.input_pipeline import make_fold_datasets
     from mtcae_keras.data.input_pipeline import view_offsets
 
     config = load_run_config(run_dir)
+    if views > 1 and config.get("frame_expression"):
+        raise ValueError(
+            f"{run_dir}: --views {views}: a run of the affect tasks is scored on every frame of"
+            " one view (several views would score some frames twice); leave --views out."
+        )
     checkpoint = run_file(run_dir, "checkpoints/best.keras", "training not finished?")
     model = keras.saving.load_model(checkpoint, compile=False)
-    builder = load_builder(
-        config["dataset_name"],
-        data_dir=data_dir or config["data_dir"],
-        config=config["dataset_config"],
-    )
-    tasks = tuple(config["tasks"])
+    builder = run_builder(config, data_dir)
     frames = model.input.shape[1]
     stored = builder.info.features["video"].shape[0]
     sampling = config.get("temporal_sampling", "segment")
     offsets = view_offsets(views, stored, frames, sampling)  # refuses more than there are
     test_fold = SplitSelection.of(builder_fold_splits(builder, config["fold"])["test"])
-    per_view = []
-    for offset in offsets:
-        test = make_fold_datasets(
-            builder, config["fold"], config["batch_size"], config["normalization"], tasks,
-            with_metadata=True, image_size=model.input.shape[2:4], protocol={"test": test_fold},
-            num_frames=frames, eval_offset=offset, temporal_sampling=sampling,
-        )["test"]  # fmt: skip
-        per_view.append(_predict(model, test))
+    per_view = [predict_selection(model, builder, config, test_fold, offset)
+                for offset in offsets]  # fmt: skip
     if views == 1:
         return per_view[0], model, config
     return _combine_views(per_view), model, config
+
+
+def run_builder(config, data_dir=None):
+    """The TFDS builder a run trained on (`data_dir` overrides the recorded one)."""
+    from mtcae_keras.data.input_pipeline import load_builder
+
+    return load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
+                        config=config["dataset_config"])  # fmt: skip
+
+
+def predict_selection(model, builder, config, selection, offset=0.5):
+    """`_predict` of `model` on the clips of `selection` (a `SplitSelection`), one view at
+    `offset`, with the run's tasks, normalisation and sampling."""
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+
+    dataset = make_fold_datasets(
+        builder, config["fold"], config["batch_size"], config["normalization"],
+        tuple(config["tasks"]), with_metadata=True, image_size=model.input.shape[2:4],
+        protocol={"test": selection}, num_frames=model.input.shape[1], eval_offset=offset,
+        temporal_sampling=config.get("temporal_sampling", "segment"),
+        frame_expression=config.get("frame_expression", False),
+    )["test"]  # fmt: skip
+    return _predict(model, dataset)
+
+
+def predict_validation(run_dir, model, config, data_dir=None):
+    """`model`'s predictions on the clips that selected the run's checkpoint (its
+    validation part; the test fold itself under `--validation test`)."""
+    builder = run_builder(config, data_dir)
+    return predict_selection(model, builder, config, run_protocol(config, builder)["validation"])
 
 
 def _predict(model, dataset):
@@ -93,15 +120,21 @@ def _predict(model, dataset):
     for video, targets, weights, meta in dataset:
         outputs = model(video, training=False)
         outputs = outputs if isinstance(outputs, dict) else {"expression": outputs}
+        logits = np.asarray(outputs["expression"], np.float32)
         batch = {
             "clip_id": meta["clip_id"].numpy().astype(str),
             "actor": meta["actor"].numpy().astype(str),
             "label": targets["expression"].numpy(),
-            "logits": np.asarray(outputs["expression"], np.float32),
+            "logits": logits,
         }
+        if logits.ndim == 3:  # a per-frame expression: the clip's is the mean probability
+            batch["frame_label"], batch["pred_frame_expression"] = batch["label"], logits
+            batch["label"] = meta["label"].numpy()
+            batch["logits"] = np.log(np.maximum(softmax(logits, axis=-1).mean(1), 1e-30))
         if "boxes" in outputs:
             batch["face_found"] = weights["boxes"].numpy() > 0
-            for name in ("boxes", "landmarks"):
+        for name in ("boxes", "landmarks", "valence", "arousal", "action_units"):
+            if name in outputs:
                 batch[f"pred_{name}"] = np.asarray(outputs[name], np.float32)
                 batch[name] = targets[name].numpy()
         for key, value in batch.items():
@@ -129,12 +162,10 @@ def _combine_views(per_view):
 def training_mean_localisation(run_dir, data_dir=None):
     """The trivial localisation baseline of a run: the training folds' mean boxes and
     landmarks per frame index (over frames with a face), `(frames, 4)` and `(frames, 10)`."""
-    from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import localisation_statistics
 
     config = load_run_config(run_dir)
-    builder = load_builder(config["dataset_name"], data_dir=data_dir or config["data_dir"],
-                           config=config["dataset_config"])  # fmt: skip
+    builder = run_builder(config, data_dir)
     statistics = localisation_statistics(
         builder,
         run_protocol(config, builder)["train"],
@@ -145,10 +176,14 @@ def training_mean_localisation(run_dir, data_dir=None):
 
 
 def metrics_from_predictions(predictions, class_names):
-    """All test metrics of one prediction set (or a pooled concatenation of several)."""
+    """All test metrics of one prediction set (or a pooled concatenation of several): the
+    clip expression's, the localisation's, and the affect tasks' per frame
+    (`affect_prediction_metrics`) where the predictions have them."""
     metrics = classification_metrics(
         predictions["label"], predictions["logits"].argmax(-1), class_names
     )
+    if is_affect_prediction(predictions):
+        metrics.update(affect_prediction_metrics(predictions, len(class_names)))
     if "pred_boxes" in predictions:
         metrics.update(
             localisation_metrics(
@@ -203,6 +238,10 @@ def evaluate_run(run_dir, export=False, data_dir=None, views=1):
     """Writes metrics.json, predictions.npz, confusion_matrix.png, per_class_recall.png and
     curves.png (from log.csv, the best epoch marked) into `run_dir`.
 
+    A run of the `affect` tasks also gets the per-frame CCC, F1 and P_MTL, raw and with
+    valence and arousal smoothed by the windows (`metrics["smoothing"]`) that score best on
+    its validation clips, never on the test fold (`choose_smoothing`).
+
     Args:
         run_dir: str. A train.py run dir.
         export: bool. Also write `saved_model/` for TF Serving.
@@ -211,7 +250,13 @@ def evaluate_run(run_dir, export=False, data_dir=None, views=1):
     """
     predictions, model, config = predict_test_fold(run_dir, data_dir, views)
     class_names = config["class_names"]
+    smoothing = None
+    if is_affect_prediction(predictions):  # the window of each task, chosen on validation
+        smoothing = choose_smoothing(predict_validation(run_dir, model, config, data_dir))
+        predictions = add_smoothed(predictions, smoothing)
     metrics = metrics_from_predictions(predictions, class_names)
+    if smoothing is not None:
+        metrics["smoothing"] = smoothing
     metrics.update({"fold": config["fold"], "strategy": config["strategy"],
                     "dataset": config["dataset_name"], "checkpoint": "best",
                     "validation": config.get("validation", "fold"), "views": views,

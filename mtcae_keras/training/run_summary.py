@@ -7,6 +7,8 @@ import os
 import numpy as np
 from scipy.special import softmax
 
+from mtcae_keras.training.affect_evaluation import ensemble_affect
+from mtcae_keras.training.affect_evaluation import is_affect_prediction
 from mtcae_keras.training.run_evaluation import is_optimistic
 from mtcae_keras.training.run_evaluation import load_run_config
 from mtcae_keras.training.run_evaluation import metrics_from_predictions
@@ -14,8 +16,11 @@ from mtcae_keras.training.run_evaluation import plot_confusion_matrix
 from mtcae_keras.training.run_evaluation import pool_predictions
 from mtcae_keras.training.run_evaluation import run_file
 
-# The metrics of a table row, as percentages (`uar`, `war`) or as they are.
+# The metrics of a table row, as percentages (`uar`, `war`) or as they are; runs of the
+# `affect` tasks have the second group (`affect_evaluation`), the others the first.
 TABLE_METRICS = ("uar", "war", "box_iou", "landmark_nme")
+AFFECT_TABLE_METRICS = ("uar", "war", "ccc_valence", "ccc_arousal", "expression_f1",
+                        "action_unit_f1", "p_mtl", "p_mtl_smoothed")  # fmt: skip
 
 
 def load_predictions(run_dir):
@@ -32,7 +37,8 @@ def load_metrics(run_dir):
 def mean_and_spread(metrics_list):
     """Mean and sample standard deviation (n - 1; 0 for one run) over runs of each
     `TABLE_METRICS` entry every run has: `(mean, std)` dicts."""
-    keys = [k for k in TABLE_METRICS if all(m.get(k) is not None for m in metrics_list)]
+    keys = [k for k in dict.fromkeys(TABLE_METRICS + AFFECT_TABLE_METRICS)
+            if all(m.get(k) is not None for m in metrics_list)]  # fmt: skip
     values = {key: np.array([m[key] for m in metrics_list], np.float64) for key in keys}
     mean = {key: float(v.mean()) for key, v in values.items()}
     ddof = 1 if len(metrics_list) > 1 else 0
@@ -124,6 +130,8 @@ def ensemble_predictions(prediction_sets):
     for key in ("pred_boxes", "pred_landmarks"):
         if all(key in p for p in aligned):
             ensemble[key] = np.mean([p[key] for p in aligned], axis=0).astype(np.float32)
+    if all(is_affect_prediction(p) for p in aligned):
+        ensemble.update(ensemble_affect(aligned))
     return ensemble
 
 
@@ -163,20 +171,31 @@ def _cell(metrics, key, spread=None):
 
 
 def summary_table(summary):
-    """The summary as a Markdown table: a row per run, mean ± std, then pooled or ensemble."""
-    header = "| run | UAR % | WAR % | clips | box IoU | landmark NME |"
-    lines = [header, "|" + "|".join(["---"] * 6) + "|"]
+    """The summary as a Markdown table: a row per run, mean ± std, then pooled or ensemble.
+
+    Runs of the `affect` tasks get the challenge's columns (CCC, F1, P_MTL raw and with the
+    validation-chosen smoothing) instead of the localisation ones.
+    """
+    final = summary["kind"]
+    affect = "p_mtl" in summary[final]
+    keys = AFFECT_TABLE_METRICS if affect else TABLE_METRICS
+    titles = {"uar": "UAR %", "war": "WAR %", "box_iou": "box IoU",
+              "landmark_nme": "landmark NME", "ccc_valence": "CCC V", "ccc_arousal": "CCC A",
+              "expression_f1": "expr. F1", "action_unit_f1": "AU F1", "p_mtl": "P_MTL",
+              "p_mtl_smoothed": "P_MTL smoothed"}  # fmt: skip
+    columns = [titles[key] for key in keys]
+    columns.insert(2, "clips")
+    lines = ["| run | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
 
     def row(name, metrics, spread=None, count=None):
-        cells = [_cell(metrics, key, spread) for key in TABLE_METRICS]
-        count = metrics.get("count", "") if count is None else count
-        return f"| {name} | {cells[0]} | {cells[1]} | {count} | {cells[2]} | {cells[3]} |"
+        cells = [_cell(metrics, key, spread) for key in keys]
+        cells.insert(2, str(metrics.get("count", "") if count is None else count))
+        return f"| {name} | " + " | ".join(cells) + " |"
 
     for name, metrics in summary["rows"]:
         lines.append(row(name, metrics))
     runs = len(summary["rows"])
     lines.append(row(f"mean ± s.d. ({runs} runs)", summary["mean"], summary["std"], count=""))
-    final = summary["kind"]
     lines.append(row(f"{final} ({runs} runs)", summary[final]))
     if summary["optimistic"]:
         lines.append("")
