@@ -13,6 +13,7 @@ from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
 import evaluate
+import predict
 import train
 from mtcae_keras import VideoMAEBackbone
 from mtcae_keras import build_mtcae_model
@@ -208,6 +209,21 @@ def test_train_and_evaluate_score_the_affect_tasks_of_a_cascade(tmp_path, capsys
         raw = _ccc(validation[task].ravel(), validation[f"pred_{task}"].ravel())
         np.testing.assert_allclose(scores["0"], raw, rtol=1e-5)
     assert "P_MTL" in capsys.readouterr().out
+    # The task model of the run has its tasks; predict.py reports every frame's.
+    from mtcae_keras import MTCAEDFER
+    from mtcae_keras.data.video_reader import write_video
+
+    task = MTCAEDFER.from_run(str(run))
+    assert task.tasks == "affect"
+    x = np.random.default_rng(0).standard_normal((2, *model.input.shape[1:])).astype("float32")
+    for name, value in model.predict(x, verbose=0).items():
+        np.testing.assert_allclose(task.predict(x, verbose=0)[name], value, atol=1e-5)
+    clip = next(iter(clips.values()))
+    video = write_video(str(tmp_path / "clip.mp4"), clip["video"])
+    assert predict.main([video, "--run", str(run), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["frames"]["valence"]) == 16
+    assert sorted(printed["frames"]["action_unit_probabilities"])[:2] == ["AU1", "AU10"]
     assert evaluate.main([str(run), str(run), "--ensemble", "--output", str(tmp_path)]) == 0
     ensemble = json.loads((tmp_path / "ensemble_metrics.json").read_text())["ensemble"]
     for key in ("p_mtl", "p_mtl_smoothed", "ccc_valence", "expression_f1", "uar"):

@@ -83,6 +83,27 @@ def ranked(probabilities, names):
     return {names[i]: float(probabilities[i]) for i in ranking}, caption
 
 
+def frame_affect(outputs, names):
+    """The per-frame predictions of a model of the `affect` tasks, as JSON lists: valence,
+    arousal, expression and the probability of each action unit (empty for others)."""
+    if "valence" not in outputs:
+        return {}
+    from mtcae_keras.data.synthetic_face_renderer import ACTION_UNITS
+
+    expression = outputs["expression_probabilities"][0].argmax(-1)
+    names = names or [str(i) for i in range(outputs["expression_probabilities"].shape[-1])]
+    units = outputs.get("action_unit_probabilities")
+    if units is None:  # the Keras model's logits
+        units = 1 / (1 + np.exp(-np.asarray(outputs["action_units"], np.float64)))
+    return {"frames": {
+        "valence": np.round(outputs["valence"][0], 4).tolist(),
+        "arousal": np.round(outputs["arousal"][0], 4).tolist(),
+        "expression": [names[i] for i in expression],
+        "action_unit_probabilities": {unit: np.round(units[0][:, u], 4).tolist()
+                                      for u, unit in enumerate(ACTION_UNITS)},
+    }}  # fmt: skip
+
+
 def annotate(frames, outputs, path, caption=None):
     """Writes the sampled frames in a 4x4 grid with predicted boxes and landmarks, under a
     strip with `caption` (the predicted class and top probabilities)."""
@@ -147,13 +168,17 @@ def main(argv=None):
     except VideoDecodeError as error:
         sys.exit(f"cannot read video: {error}")
     outputs = predict(frames[None])
-    probabilities, top = ranked(outputs["expression_probabilities"][0], names)
+    clip_probabilities = outputs["expression_probabilities"][0]
+    if clip_probabilities.ndim == 2:  # the affect tasks: per frame; the clip's is their mean
+        clip_probabilities = clip_probabilities.mean(0)
+    probabilities, top = ranked(clip_probabilities, names)
     result = {
         "video": args.video,
         "expression": next(iter(probabilities)),
         "probabilities": probabilities,
         "source_frames": info["frame_count"],
     }
+    result.update(frame_affect(outputs, names))
     if args.annotate:
         annotate(frames, outputs, args.annotate, caption=top)
         result["annotated"] = args.annotate
@@ -168,6 +193,10 @@ def main(argv=None):
         print(f"{args.video}: {result['expression']}")
         for name, p in result["probabilities"].items():
             print(f"  {name:>8} {100 * p:5.1f}%")
+        if "frames" in result:
+            valence, arousal = (np.mean(result["frames"][k]) for k in ("valence", "arousal"))
+            print(f"  mean over the frames: valence {valence:+.2f}, arousal {arousal:+.2f}"
+                  " (--json: every frame)")  # fmt: skip
     return 0
 
 

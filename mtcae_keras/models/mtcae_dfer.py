@@ -41,12 +41,14 @@ class MTCAEDFER(keras.Model):
         preprocessor: a `VideoPreprocessor`; by default ImageNet normalisation and frames
             resized to the encoder's size.
         dtype: dtype policy of the decoders and heads.
+        tasks: str. A `TASK_SETS` name: `mtcae` (boxes, landmarks, clip expression) or
+            `affect` (per-frame action units, valence, arousal and expression).
         **kwargs: `keras.Model` arguments (e.g. `name`).
     """
 
     def __init__(self, backbone, strategy="cascaded_vit", class_names=(), decoder="paper",
                  freeze_encoder=True, target_statistics=None, preprocessor=None, dtype=None,
-                 **kwargs):  # fmt: skip
+                 tasks="mtcae", **kwargs):  # fmt: skip
         class_names = [str(name) for name in class_names]
         if not class_names:
             raise ValueError("MTCAEDFER needs the class_names of its expression logits.")
@@ -56,7 +58,8 @@ class MTCAEDFER(keras.Model):
             statistics = {task: [np.asarray(v, np.float64).tolist() for v in pair]
                           for task, pair in target_statistics.items()}  # fmt: skip
         video, outputs = mtcae_graph(backbone, strategy, len(class_names), backbone.num_frames,
-                                     decoder, freeze_encoder, statistics, dtype)  # fmt: skip
+                                     decoder, freeze_encoder, statistics, dtype,
+                                     tasks)  # fmt: skip
         kwargs.setdefault("name", f"mtcae_{strategy}")
         super().__init__(inputs=video, outputs=outputs, **kwargs)
         self.backbone = backbone
@@ -65,6 +68,7 @@ class MTCAEDFER(keras.Model):
         self.decoder = decoder
         self.freeze_encoder = freeze_encoder
         self.target_statistics = statistics
+        self.tasks = tasks
         if preprocessor is None:
             preprocessor = VideoPreprocessor(image_size=tuple(video.shape[2:4]))
         self.preprocessor = preprocessor
@@ -79,6 +83,7 @@ class MTCAEDFER(keras.Model):
             "freeze_encoder": self.freeze_encoder,
             "target_statistics": self.target_statistics,
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            "tasks": self.tasks,
         }
 
     @classmethod
@@ -91,7 +96,8 @@ class MTCAEDFER(keras.Model):
 
     def predict_video(self, video, **kwargs):
         """Predictions for decoded uint8 clips `(B, T, H, W, 3)`: `preprocessor`, then
-        `predict`, with `expression_probabilities` (softmax) added."""
+        `predict`, with `expression_probabilities` (softmax; per frame for the `affect`
+        tasks) added."""
         pixels = np.asarray(self.preprocessor(video))
         outputs = self.predict(pixels, **{"verbose": 0, **kwargs})
         outputs["expression_probabilities"] = softmax(outputs["expression"].astype(np.float64), -1)
@@ -164,6 +170,7 @@ class MTCAEDFER(keras.Model):
             "decoder": run["decoder"],
             "freeze_encoder": run.get("freeze_encoder", True),
             "target_statistics": statistics or None,
+            "tasks": run.get("task_set", "mtcae"),
             "preprocessor": VideoPreprocessor(
                 image_size=tuple(trained.input.shape[2:4]),
                 normalization=run.get("normalization", "imagenet"),
