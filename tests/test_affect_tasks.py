@@ -224,6 +224,20 @@ def test_train_and_evaluate_score_the_affect_tasks_of_a_cascade(tmp_path, capsys
     printed = json.loads(capsys.readouterr().out)
     assert len(printed["frames"]["valence"]) == 16
     assert sorted(printed["frames"]["action_unit_probabilities"])[:2] == ["AU1", "AU10"]
+    # tools/extract_frame_features.py --encoder RUN_DIR: the run's trained encoder, pooled.
+    from mtcae_keras.models.frame_feature_pooling import FrameFeaturePooling
+    from mtcae_keras.models.video_preprocessor import normalize_pixels
+    from tools import extract_frame_features as tool
+
+    features = str(tmp_path / "features.h5")
+    assert tool.main(["--dataset", "synthetic_faces", "--dataset-config", "tiny", "--encoder",
+                      str(run), "--data-dir", config["data_dir"], "--splits", "fold1",
+                      "--output", features]) == 0  # fmt: skip
+    fold = tool.load_frame_features(features, "fold1")
+    first = clips[fold["clip_id"][0]]
+    pixels = np.asarray(normalize_pixels(first["video"][None], config["normalization"]))
+    pool = FrameFeaturePooling(task.backbone.token_grid, task.backbone.tubelet_size)
+    np.testing.assert_allclose(fold["features"][:1], pool(task.backbone(pixels)), atol=1e-5)
     assert evaluate.main([str(run), str(run), "--ensemble", "--output", str(tmp_path)]) == 0
     ensemble = json.loads((tmp_path / "ensemble_metrics.json").read_text())["ensemble"]
     for key in ("p_mtl", "p_mtl_smoothed", "ccc_valence", "expression_f1", "uar"):
