@@ -23,28 +23,16 @@ the four terms of the mean.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.machine import cpu_description  # noqa: E402
+
 TERMS = ("ccc_valence", "ccc_arousal", "expression_f1", "action_unit_f1")
-
-
-def cpu_model():
-    """The CPU's model name and its AVX flags (results differ between machines)."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            info = file.read()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("model name")), platform.machine())  # fmt: skip
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                  if line.startswith("flags")), [])  # fmt: skip
-    vector = sorted(f for f in flags if f.startswith(("avx", "fma")))
-    return f"{name} ({os.cpu_count()} cores; {' '.join(vector)})"
 
 
 def run(argv, log):
@@ -95,7 +83,7 @@ def main():
                                           for k in (*TERMS, "p_mtl", "p_mtl_smoothed", "uar",
                                                     "war")}}  # fmt: skip
 
-    print(f"CPU: {cpu_model()}; fold {args.fold}, seeds {args.seeds}")
+    print(f"CPU: {cpu_description()}; fold {args.fold}, seeds {args.seeds}")
     print(
         "| strategy | P_MTL | smoothed | 3-run ensemble (smoothed) | CCC V | CCC A | expr. F1 "
         "| AU F1 | clip UAR % |"
@@ -107,7 +95,7 @@ def main():
         cells.append(f"{ens['p_mtl']:.3f} ({ens['p_mtl_smoothed']:.3f})")
         cells += [f"{mean[k]:.3f}" for k in TERMS] + [f"{100 * mean['uar']:.1f}"]
         print(f"| {strategy} | " + " | ".join(cells) + " |")
-    record = {"command": " ".join(sys.argv), "cpu": cpu_model(), "fold": args.fold,
+    record = {"command": " ".join(sys.argv), "cpu": cpu_description(), "fold": args.fold,
               "seeds": args.seeds, "train_seconds": seconds, "results": results}  # fmt: skip
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w") as file:

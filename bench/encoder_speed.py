@@ -20,6 +20,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.machine import cpu_description  # noqa: E402
+
 SIZES = {"small": "videomae_small", "base": "videomae_base", "tiny": "videomae_tiny"}
 
 
@@ -78,7 +82,7 @@ def measure_torch(size, batch, mode, frames, image_size, repeats, threads):
     return _time(step, repeats)
 
 
-def measure_keras(size, batch, mode, frames, image_size, repeats, jit, dtype):
+def measure_keras(size, batch, mode, frames, image_size, repeats, jit, dtype, memory_saving=True):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np
@@ -87,7 +91,8 @@ def measure_keras(size, batch, mode, frames, image_size, repeats, jit, dtype):
     sys.path.insert(0, ROOT)
     from mtcae_keras import VideoMAEBackbone
 
-    backbone = VideoMAEBackbone(**_config(size, frames, image_size), dtype=dtype)
+    backbone = VideoMAEBackbone(**_config(size, frames, image_size), dtype=dtype,
+                                memory_saving=memory_saving)  # fmt: skip
     pixels = tf.constant(
         np.random.default_rng(0).standard_normal((batch, frames, image_size, image_size, 3),
                                                  dtype=np.float32))  # fmt: skip
@@ -150,7 +155,7 @@ def run_one(spec):
     else:
         seconds = measure_keras(spec["size"], spec["batch"], spec["mode"], spec["frames"],
                                 spec["image_size"], spec["repeats"], spec["jit"],
-                                spec["dtype"])  # fmt: skip
+                                spec["dtype"], spec.get("memory_saving", True))  # fmt: skip
     return print_measurement(spec, seconds)
 
 
@@ -163,6 +168,12 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--bf16", action="store_true", help="also measure mixed_bfloat16")
+    parser.add_argument(
+        "--memory-saving-off",
+        action="store_true",
+        help="train mode: also measure ours without the blocks' recomputation"
+        " (VideoMAEBackbone(memory_saving=False), as before issue 19)",
+    )
     parser.add_argument("--output", help="write the rows as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -171,22 +182,27 @@ def main(argv=None):
         return 0
 
     threads = os.cpu_count()
-    variants = [("torch", None, "float32"), ("keras", False, "float32"), ("keras", True, "float32")]
+    variants = [("torch", None, "float32", True), ("keras", False, "float32", True),
+                ("keras", True, "float32", True)]  # fmt: skip
     if args.bf16:
-        variants.append(("keras", True, "mixed_bfloat16"))
+        variants.append(("keras", True, "mixed_bfloat16", True))
+    if args.memory_saving_off:
+        variants += [("keras", False, "float32", False), ("keras", True, "float32", False)]
     specs = [
         {"framework": framework, "jit": jit, "dtype": dtype, "size": size, "mode": mode,
          "batch": batch, "frames": args.frames, "image_size": args.image_size,
-         "repeats": args.repeats, "threads": threads}
+         "repeats": args.repeats, "threads": threads, "memory_saving": saving}
         for size in args.sizes for mode in args.modes for batch in args.batch_sizes
-        for framework, jit, dtype in variants
+        for framework, jit, dtype, saving in variants
+        if saving or mode == "train"  # inference keeps nothing for a backward pass
     ]  # fmt: skip
     rows = run_measurements(specs, __file__)
 
     print(f"\nVideoMAE encoder, {args.frames}x{args.image_size}x{args.image_size}, "
-          f"{threads} CPU threads; ratio = ours / torch (higher is faster)")  # fmt: skip
-    header = "| size | mode | batch | implementation | clips/s | ratio | peak MB |"
-    print(header + "\n|" + "---|" * 7)
+          f"{threads} CPU threads on {cpu_description()}; ratio = ours / torch (speed:"
+          " higher is faster; memory: lower is smaller)")  # fmt: skip
+    header = "| size | mode | batch | implementation | clips/s | ratio | peak MB | memory ratio |"
+    print(header + "\n|" + "---|" * 8)
     for size in args.sizes:
         for mode in args.modes:
             for batch in args.batch_sizes:
@@ -197,15 +213,18 @@ def main(argv=None):
                 for r in group:
                     name = "torch (SDPA)" if r["framework"] == "torch" else (
                         f"keras {'XLA' if r['jit'] else 'graph'} {r['dtype']}")  # fmt: skip
-                    ratio = (
-                        r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else float("nan")
-                    )
+                    if r["framework"] == "keras" and not r.get("memory_saving", True):
+                        name += ", memory saving off"
+                    nan = float("nan")
+                    ratio = r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else nan
+                    memory = r["peak_mb"] / torch_row["peak_mb"] if torch_row else nan
                     print(f"| {size} | {mode} | {batch} | {name} | {r['clips_per_s']:.3f} | "
-                          f"{ratio:.2f} | {r['peak_mb']:.0f} |")  # fmt: skip
+                          f"{ratio:.2f} | {r['peak_mb']:.0f} | {memory:.2f} |")  # fmt: skip
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as file:
-            json.dump(rows, file, indent=2)
+            json.dump([{**row, "cpu": cpu_description(), "command": " ".join(sys.argv)}
+                       for row in rows], file, indent=2)  # fmt: skip
     return 0
 
 

@@ -109,11 +109,13 @@ def test_drop_path_is_stochastic_in_training_only():
         (VideoMAETubeletEmbedding, dict(hidden_dim=16, patch_size=8, tubelet_size=1,
                                         num_tokens=32, use_position_embedding=False, name="e")),
         (VideoMAEAttention, dict(hidden_dim=16, num_heads=2, qv_bias=False,
-                                 attention_dropout_rate=0.1, dropout_rate=0.2)),
+                                 attention_dropout_rate=0.1, dropout_rate=0.2,
+                                 memory_saving=False)),
         (VideoMAEEncoderBlock, dict(hidden_dim=16, num_heads=2, intermediate_dim=24,
                                     layer_norm_epsilon=1e-5, qv_bias=False,
                                     layer_scale_init_value=0.1, drop_path_rate=0.2,
-                                    dropout_rate=0.3, attention_dropout_rate=0.4)),
+                                    dropout_rate=0.3, attention_dropout_rate=0.4,
+                                    memory_saving=False)),
     ],
 )  # fmt: skip
 def test_layer_configs_round_trip(cls, kwargs):
@@ -145,5 +147,58 @@ def test_backbone_config_keeps_every_argument():
         hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, layer_norm_epsilon=1e-5,
         use_final_norm=True, qv_bias=False, layer_scale_init_value=0.1, drop_path_rate=0.1,
         dropout_rate=0.2, attention_dropout_rate=0.3, use_position_embedding=False,
-        num_channels=1, dtype="mixed_bfloat16", name="vit", trainable=False,
+        num_channels=1, memory_saving=False, dtype="mixed_bfloat16", name="vit",
+        trainable=False,
     )  # fmt: skip
+
+
+def test_rematerialized_attention_in_chunks_equals_the_plain_one_and_its_gradients():
+    from mtcae_keras.models.videomae_layers import attention_probabilities_context
+    from mtcae_keras.models.videomae_layers import rematerialized_attention
+
+    rng = np.random.default_rng(0)
+    q, k, v = (tf.constant(rng.standard_normal((2, n, 3, 8)), tf.float32) for n in (11, 7, 7))
+
+    @tf.function  # graph mode: where remat changes what the backward pass keeps
+    def both(q, k, v):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([q, k, v])
+            plain = attention_probabilities_context(q, k, v, 0.3)
+            chunked = rematerialized_attention(q, k, v, 0.3, chunk_size=4)  # 4 + 4 + 3
+            weight = tf.reshape(tf.range(tf.size(plain), dtype=tf.float32), plain.shape)
+            losses = [tf.reduce_sum(tf.sin(x) * weight) for x in (plain, chunked)]
+        return plain, chunked, [tape.gradient(loss, [q, k, v]) for loss in losses]
+
+    plain, chunked, (grads, remat_grads) = both(q, k, v)
+    np.testing.assert_allclose(chunked, plain, atol=1e-6)
+    for g, r in zip(grads, remat_grads, strict=True):
+        np.testing.assert_allclose(r, g, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(plain, keras.ops.dot_product_attention(q, k, v, scale=0.3),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight():
+    """A training step's loss and the gradient of every weight are the same with the
+    blocks' recomputation on and off (to 1e-5), in graph mode; the weights too."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 32, 32, 3)).astype("float32")
+    results = {}
+    for saving in (True, False):
+        keras.utils.set_random_seed(0)
+        backbone = VideoMAEBackbone.from_preset("videomae_tiny", memory_saving=saving)
+        assert all(block.memory_saving == saving for block in backbone.layers[2:])
+
+        @tf.function
+        def step(x, backbone=backbone):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(backbone(x, training=True)))
+            return loss, tape.gradient(loss, backbone.trainable_variables)
+
+        results[saving] = step(tf.constant(x))
+    (loss, grads), (reference, reference_grads) = results[True], results[False]
+    np.testing.assert_allclose(loss, reference, rtol=1e-5)
+    # Every weight: the tubelet embedding's 2, and 13 per block (two norms, qkv, q / v
+    # biases, projection, two MLP layers), none without a gradient.
+    assert len(grads) == len(reference_grads) == 2 + 2 * 13
+    assert all(g is not None for g in grads)
+    for g, r in zip(grads, reference_grads, strict=True):  # float32 summation order aside
+        assert np.abs(g - r).max() <= 1e-5 * np.abs(r).max()

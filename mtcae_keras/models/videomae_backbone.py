@@ -53,6 +53,10 @@ class VideoMAEBackbone(Backbone):
         attention_dropout_rate: float. Attention-probability dropout.
         use_position_embedding: bool. Keep True; False reproduces the notebook's defect.
         num_channels: int. Input channels.
+        memory_saving: bool. In training, the blocks recompute their attention probabilities,
+            LayerNorm and GELU intermediates in the backward pass instead of keeping them
+            (`VideoMAEEncoderBlock`): the same outputs and gradients, less memory (ViT-B,
+            batch 2: README, Speed). False keeps everything, as before.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the global one if None.
         **kwargs: `name`, `trainable`.
 
@@ -68,7 +72,7 @@ class VideoMAEBackbone(Backbone):
         "image_size", "num_frames", "patch_size", "tubelet_size", "hidden_dim", "num_layers",
         "num_heads", "intermediate_dim", "layer_norm_epsilon", "use_final_norm", "qv_bias",
         "layer_scale_init_value", "drop_path_rate", "dropout_rate", "attention_dropout_rate",
-        "use_position_embedding", "num_channels",
+        "use_position_embedding", "num_channels", "memory_saving",
     )  # fmt: skip
 
     def __init__(
@@ -90,6 +94,7 @@ class VideoMAEBackbone(Backbone):
         attention_dropout_rate=0.0,
         use_position_embedding=True,
         num_channels=3,
+        memory_saving=True,
         dtype=None,
         **kwargs,
     ):
@@ -117,6 +122,7 @@ class VideoMAEBackbone(Backbone):
                 drop_path_rate=drop_path_rate * i / max(num_layers - 1, 1),
                 dropout_rate=dropout_rate,
                 attention_dropout_rate=attention_dropout_rate,
+                memory_saving=memory_saving,
                 dtype=dtype,
                 name=f"blocks_{i}",
             )
@@ -155,6 +161,7 @@ class VideoMAEBackbone(Backbone):
         self.attention_dropout_rate = attention_dropout_rate
         self.use_position_embedding = use_position_embedding
         self.num_channels = num_channels
+        self.memory_saving = memory_saving
         self.token_grid = grid
         self.num_tokens = num_tokens
 

@@ -31,13 +31,45 @@ def sinusoid_position_embedding(num_positions, dim):
     return table.astype(np.float32)
 
 
-def multi_head_attention(query, key, value, scale, dropout, training=None):
+# Queries per chunk of the memory-saving attention (`rematerialized_attention`): at 1,568
+# tokens, 4 chunks whose probabilities exist one at a time in the backward pass.
+ATTENTION_CHUNK = 392
+
+
+def attention_probabilities_context(query, key, value, scale):
+    """Softmax attention (einsum, float32 softmax, einsum) of `(B, T, heads, head_dim)`
+    queries over `(B, S, heads, head_dim)` keys and values."""
+    logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
+    probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
+    return ops.einsum("bnts,bsnh->btnh", ops.cast(probs, value.dtype), value)
+
+
+def rematerialized_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
+    """`attention_probabilities_context` that keeps no `(B, heads, T, S)` tensor for the
+    backward pass: the queries go in chunks of `chunk_size`, each under `keras.remat`
+    (`tf.recompute_grad` on TensorFlow), so the backward pass recomputes one chunk's
+    probabilities at a time from the stored queries, keys and values. The same numbers as
+    the plain attention (the same ops on the same inputs); about 1.3x one attention's
+    FLOPs in training, a small share of a ViT block's.
+    """
+    core = keras.remat(lambda q, k, v: attention_probabilities_context(q, k, v, scale))
+    tokens = query.shape[1]
+    if tokens is None or tokens <= chunk_size:
+        return core(query, key, value)
+    chunks = [core(query[:, start : start + chunk_size], key, value)
+              for start in range(0, tokens, chunk_size)]  # fmt: skip
+    return ops.concatenate(chunks, axis=1)
+
+
+def multi_head_attention(query, key, value, scale, dropout, training=None, memory_saving=False):
     """Softmax attention of `(B, T, heads, head_dim)` queries over `(B, S, heads, head_dim)`.
 
     Without dropout on the probabilities (inference, or `dropout.rate == 0`) this is
     `keras.ops.dot_product_attention`, fused where the backend has a kernel (cuDNN flash
     attention on GPU under JAX); elsewhere, and with dropout, the same einsum, float32
-    softmax, einsum.
+    softmax, einsum. With `memory_saving` in training (and no dropout on the
+    probabilities) it is `rematerialized_attention`: no `(B, heads, T, S)` tensor is kept
+    for the backward pass (TensorFlow has no fused attention kernel to do that).
 
     Args:
         query: `(B, T, heads, head_dim)`.
@@ -46,6 +78,9 @@ def multi_head_attention(query, key, value, scale, dropout, training=None):
         scale: float. Logit scale (`head_dim ** -0.5`).
         dropout: a `keras.layers.Dropout` for the probabilities.
         training: bool. Dropout is active only when training.
+        memory_saving: bool. Recompute the probabilities in the backward pass instead of
+            keeping them (training without attention dropout only: a recomputed dropout
+            mask would differ from the forward pass's).
 
     Returns:
         `(B, T, heads, head_dim)`.
@@ -56,7 +91,13 @@ def multi_head_attention(query, key, value, scale, dropout, training=None):
         probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         probs = dropout(ops.cast(probs, value.dtype), training=training)
         return ops.einsum("bnts,bsnh->btnh", probs, value)
+    if memory_saving and training:
+        return rematerialized_attention(query, key, value, scale)
     return ops.dot_product_attention(query, key, value, scale=scale)
+
+
+def _gelu(x):
+    return ops.gelu(x, approximate=False)
 
 
 def drop_path_layer(rate, dtype_policy):
@@ -167,6 +208,8 @@ class VideoMAEAttention(keras.layers.Layer):
         qv_bias: bool. Learn the query and value biases.
         attention_dropout_rate: float. Dropout on the attention probabilities.
         dropout_rate: float. Dropout after the output projection.
+        memory_saving: bool. In training, recompute the attention probabilities in the
+            backward pass instead of keeping them (`multi_head_attention`); same outputs.
         **kwargs: base layer arguments.
     """
 
@@ -177,6 +220,7 @@ class VideoMAEAttention(keras.layers.Layer):
         qv_bias=True,
         attention_dropout_rate=0.0,
         dropout_rate=0.0,
+        memory_saving=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -187,6 +231,7 @@ class VideoMAEAttention(keras.layers.Layer):
         self.qv_bias = qv_bias
         self.attention_dropout_rate = attention_dropout_rate
         self.dropout_rate = dropout_rate
+        self.memory_saving = memory_saving
         self.head_dim = hidden_dim // num_heads
 
     def build(self, input_shape):
@@ -221,8 +266,9 @@ class VideoMAEAttention(keras.layers.Layer):
         qkv = ops.reshape(qkv, (batch, tokens, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         context = multi_head_attention(
-            query, key, value, self.head_dim**-0.5, self.attention_dropout, training
-        )
+            query, key, value, self.head_dim**-0.5, self.attention_dropout, training,
+            self.memory_saving,
+        )  # fmt: skip
         context = ops.reshape(context, (batch, tokens, self.hidden_dim))
         return self.proj_dropout(self.proj(context), training=training)
 
@@ -238,6 +284,7 @@ class VideoMAEAttention(keras.layers.Layer):
                 "qv_bias": self.qv_bias,
                 "attention_dropout_rate": self.attention_dropout_rate,
                 "dropout_rate": self.dropout_rate,
+                "memory_saving": self.memory_saving,
             }
         )
         return config
@@ -259,6 +306,9 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         drop_path_rate: float. Stochastic depth rate of this block.
         dropout_rate: float. Dropout after the attention projection and inside the MLP.
         attention_dropout_rate: float. Dropout on attention probabilities.
+        memory_saving: bool. In training, keep less for the backward pass and recompute it:
+            the attention probabilities (`multi_head_attention`), the LayerNorms' and the
+            GELU's intermediate tensors (`keras.remat`); the same outputs and gradients.
         **kwargs: base layer arguments.
     """
 
@@ -273,6 +323,7 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         drop_path_rate=0.0,
         dropout_rate=0.0,
         attention_dropout_rate=0.0,
+        memory_saving=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -285,6 +336,7 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         self.drop_path_rate = drop_path_rate
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
+        self.memory_saving = memory_saving
 
     def build(self, input_shape):
         def norm(name):
@@ -301,6 +353,7 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
             qv_bias=self.qv_bias,
             attention_dropout_rate=self.attention_dropout_rate,
             dropout_rate=self.dropout_rate,
+            memory_saving=self.memory_saving,
             dtype=self.dtype_policy,
             name="attn",
         )
@@ -327,11 +380,16 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = self.attn(self.norm1(inputs), training=training)
+        norm1, norm2, gelu = self.norm1, self.norm2, _gelu
+        if self.memory_saving and training:
+            # TensorFlow's gradients of LayerNorm and exact GELU keep several intermediate
+            # tensors of the block's width (GELU: 4x it); recomputed, only the inputs stay.
+            norm1, norm2, gelu = keras.remat(norm1), keras.remat(norm2), keras.remat(gelu)
+        x = self.attn(norm1(inputs), training=training)
         if self.layer_scale_init_value is not None:
             x = x * ops.cast(self.gamma_1, x.dtype)
         x = inputs + self.drop_path(x, training=training)
-        y = ops.gelu(self.mlp_fc1(self.norm2(x)), approximate=False)
+        y = gelu(self.mlp_fc1(norm2(x)))
         y = self.mlp_dropout(y, training=training)
         y = self.mlp_dropout(self.mlp_fc2(y), training=training)
         if self.layer_scale_init_value is not None:
@@ -354,6 +412,7 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "dropout_rate": self.dropout_rate,
                 "attention_dropout_rate": self.attention_dropout_rate,
+                "memory_saving": self.memory_saving,
             }
         )
         return config
