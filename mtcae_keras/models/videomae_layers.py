@@ -306,9 +306,9 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         drop_path_rate: float. Stochastic depth rate of this block.
         dropout_rate: float. Dropout after the attention projection and inside the MLP.
         attention_dropout_rate: float. Dropout on attention probabilities.
-        memory_saving: bool. In training, keep less for the backward pass and recompute it:
-            the attention probabilities (`multi_head_attention`), the LayerNorms' and the
-            GELU's intermediate tensors (`keras.remat`); the same outputs and gradients.
+        memory_saving: bool. In training, keep only the sublayers' inputs for the backward
+            pass and recompute the rest (`keras.remat`): the attention sublayer, the second
+            LayerNorm, the MLP's fc1 + GELU; the same outputs and gradients.
         **kwargs: base layer arguments.
     """
 
@@ -380,16 +380,28 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        norm1, norm2, gelu = self.norm1, self.norm2, _gelu
+        def attend(x):
+            return self.attn(self.norm1(x), training=training)
+
+        def expand(x):
+            return _gelu(self.mlp_fc1(x))
+
+        norm2 = self.norm2
         if self.memory_saving and training:
-            # TensorFlow's gradients of LayerNorm and exact GELU keep several intermediate
-            # tensors of the block's width (GELU: 4x it); recomputed, only the inputs stay.
-            norm1, norm2, gelu = keras.remat(norm1), keras.remat(norm2), keras.remat(gelu)
-        x = self.attn(norm1(inputs), training=training)
+            # Keep only the sublayers' inputs and recompute the rest in the backward pass:
+            # the attention sublayer (its LayerNorm, q / k / v, probabilities), the second
+            # LayerNorm's intermediates and the MLP's expansion (fc1 and GELU, whose
+            # TensorFlow gradient keeps 4 tensors of 4x the width). A sublayer with dropout
+            # inside is not recomputed (its mask would be drawn again): then only the
+            # attention probabilities are, where they have no dropout.
+            if not (self.dropout_rate or self.attention_dropout_rate):
+                attend = keras.remat(attend)
+            norm2, expand = keras.remat(norm2), keras.remat(expand)
+        x = attend(inputs)
         if self.layer_scale_init_value is not None:
             x = x * ops.cast(self.gamma_1, x.dtype)
         x = inputs + self.drop_path(x, training=training)
-        y = gelu(self.mlp_fc1(norm2(x)))
+        y = expand(norm2(x))
         y = self.mlp_dropout(y, training=training)
         y = self.mlp_dropout(self.mlp_fc2(y), training=training)
         if self.layer_scale_init_value is not None:
