@@ -139,6 +139,8 @@ def test_bad_arguments_say_what_is_wrong():
         VideoMAEBackbone(image_size=30, patch_size=8, hidden_dim=16, num_heads=2)
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         VideoMAEBackbone.from_preset("videomae_tiny", num_heads=5)
+    with pytest.raises(ValueError, match="memory_saving='most': choose True, False or 'full'"):
+        VideoMAEBackbone.from_preset("videomae_tiny", memory_saving="most")
 
 
 def test_backbone_config_keeps_every_argument():
@@ -147,7 +149,7 @@ def test_backbone_config_keeps_every_argument():
         hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, layer_norm_epsilon=1e-5,
         use_final_norm=True, qv_bias=False, layer_scale_init_value=0.1, drop_path_rate=0.1,
         dropout_rate=0.2, attention_dropout_rate=0.3, use_position_embedding=False,
-        num_channels=1, memory_saving=False, dtype="mixed_bfloat16", name="vit",
+        num_channels=1, memory_saving="full", dtype="mixed_bfloat16", name="vit",
         trainable=False,
     )  # fmt: skip
 
@@ -177,14 +179,14 @@ def test_rematerialized_attention_in_chunks_equals_the_plain_one_and_its_gradien
                                atol=1e-5)  # fmt: skip
 
 
-@pytest.mark.parametrize("dropout_rate", [0.0, 0.2])
-def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(dropout_rate):
+@pytest.mark.parametrize("mode, dropout_rate", [(True, 0.0), ("full", 0.0), ("full", 0.2)])
+def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(mode, dropout_rate):
     """A training step's loss and the gradient of every weight are the same with the
     blocks' recomputation on and off (to 1e-5), in graph mode. With dropout (the same seeded
     masks both ways) a recomputed sublayer that drew its mask again would differ."""
     x = np.random.default_rng(1).standard_normal((2, 4, 32, 32, 3)).astype("float32")
     results = {}
-    for saving in (True, False):
+    for saving in (mode, False):
         keras.utils.set_random_seed(0)
         backbone = VideoMAEBackbone.from_preset("videomae_tiny", memory_saving=saving,
                                                 dropout_rate=dropout_rate)  # fmt: skip
@@ -197,7 +199,7 @@ def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(dropout_r
             return loss, tape.gradient(loss, backbone.trainable_variables)
 
         results[saving] = step(tf.constant(x))
-    (loss, grads), (reference, reference_grads) = results[True], results[False]
+    (loss, grads), (reference, reference_grads) = results[mode], results[False]
     np.testing.assert_allclose(loss, reference, rtol=1e-5)
     # Every weight: the tubelet embedding's 2, and 13 per block (two norms, qkv, q / v
     # biases, projection, two MLP layers), none without a gradient.

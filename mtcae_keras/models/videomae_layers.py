@@ -34,6 +34,9 @@ def sinusoid_position_embedding(num_positions, dim):
 # Queries per chunk of the memory-saving attention (`rematerialized_attention`): at 1,568
 # tokens, 4 chunks whose probabilities exist one at a time in the backward pass.
 ATTENTION_CHUNK = 392
+# `VideoMAEEncoderBlock(memory_saving=...)`: keep everything, recompute the cheap parts
+# (the default), or recompute the MLP's fc1 too.
+MEMORY_SAVING = (False, True, "full")
 
 
 def attention_probabilities_context(query, key, value, scale):
@@ -306,9 +309,10 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         drop_path_rate: float. Stochastic depth rate of this block.
         dropout_rate: float. Dropout after the attention projection and inside the MLP.
         attention_dropout_rate: float. Dropout on attention probabilities.
-        memory_saving: bool. In training, keep only the sublayers' inputs for the backward
-            pass and recompute the rest (`keras.remat`): the attention sublayer, the second
-            LayerNorm, the MLP's fc1 + GELU; the same outputs and gradients.
+        memory_saving: True, False or `"full"`. In training, keep only the sublayers'
+            inputs for the backward pass and recompute the rest (`keras.remat`): the
+            attention sublayer, the second LayerNorm, the GELU; `"full"` also the MLP's fc1
+            (less memory, slower: README, Speed). The same outputs and gradients either way.
         **kwargs: base layer arguments.
     """
 
@@ -336,6 +340,8 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         self.drop_path_rate = drop_path_rate
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
+        if memory_saving not in MEMORY_SAVING:
+            raise ValueError(f"memory_saving={memory_saving!r}: choose True, False or 'full'.")
         self.memory_saving = memory_saving
 
     def build(self, input_shape):
@@ -390,13 +396,21 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         if self.memory_saving and training:
             # Keep only the sublayers' inputs and recompute the rest in the backward pass:
             # the attention sublayer (its LayerNorm, q / k / v, probabilities), the second
-            # LayerNorm's intermediates and the MLP's expansion (fc1 and GELU, whose
-            # TensorFlow gradient keeps 4 tensors of 4x the width). A sublayer with dropout
-            # inside is not recomputed (its mask would be drawn again): then only the
-            # attention probabilities are, where they have no dropout.
+            # LayerNorm's intermediates and the GELU's (TensorFlow's gradient of the exact
+            # GELU keeps 4 tensors of the MLP's width); "full" recomputes fc1 too. A
+            # sublayer with dropout inside is not recomputed (its mask would be drawn
+            # again): then only the attention probabilities are, where they have none.
             if not (self.dropout_rate or self.attention_dropout_rate):
                 attend = keras.remat(attend)
-            norm2, expand = keras.remat(norm2), keras.remat(expand)
+            norm2 = keras.remat(norm2)
+            if self.memory_saving == "full":
+                expand = keras.remat(expand)
+            else:
+                gelu = keras.remat(_gelu)
+
+                def expand(x):
+                    return gelu(self.mlp_fc1(x))
+
         x = attend(inputs)
         if self.layer_scale_init_value is not None:
             x = x * ops.cast(self.gamma_1, x.dtype)
