@@ -33,6 +33,9 @@ _COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_
            "train_fraction", "validation", "validation_share", "clip_frames",
            "temporal_sampling", "temporal_encoder")  # fmt: skip
 _SWITCHES = ("freeze_encoder", "standardize_targets", "decay_exclusions")
+# train.py flag -> its config.json key, where they differ (`tasks` there is the task list).
+_RENAMED = {"tasks": "task_set"}
+_LISTS = ("loss_weights",)
 
 
 def control_arguments(config, output, seed):
@@ -41,6 +44,12 @@ def control_arguments(config, output, seed):
     for key in _COPIED:
         if config.get(key) is not None:
             argv += [f"--{key.replace('_', '-')}", str(config[key])]
+    for flag, key in _RENAMED.items():
+        if config.get(key) is not None:
+            argv += [f"--{flag}", str(config[key])]
+    for key in _LISTS:
+        if config.get(key):
+            argv += [f"--{key.replace('_', '-')}", *config[key]]
     for key in _SWITCHES:
         if config.get(key) is not None:
             argv.append(f"--{'' if config[key] else 'no-'}{key.replace('_', '-')}")

@@ -160,6 +160,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
             "--stop-patience", "4", "--seed", "5", "--data-dir", "runs/tfds",
             "--train-fraction", "0.5", "--validation", "test", "--validation-share", "0.2",
             "--clip-frames", "8", "--temporal-sampling", "phase", "--temporal-encoder", "gru",
+            "--tasks", "affect", "--loss-weights", "valence=2", "arousal=3",
             "--dataset-config", "tiny"]  # fmt: skip
     demo = vars(train.parse_args(argv))
     defaults = vars(train.parse_args(["--dataset", "synthetic_faces"]))

@@ -94,6 +94,7 @@ def parse_args(argv=None):
     parser.add_argument("--strategy", default="cascaded_vit", choices=STRATEGIES)
     parser.add_argument(
         "--tasks",
+        dest="task_set",
         default="mtcae",
         choices=sorted(TASK_SETS),
         help="mtcae (default): face boxes and landmarks per frame, expression per clip;"
@@ -229,7 +230,7 @@ def parse_args(argv=None):
     if args.validation == "actors" and args.validation_share is None:
         args.validation_share = 0.1  # other protocols refuse a share (refused_flags)
     defaults = DATASET_TRAINING_DEFAULTS.get(args.dataset.split("/")[0], TRAINING_DEFAULTS)
-    if args.tasks == "affect":  # no boxes or landmarks to standardise
+    if args.task_set == "affect":  # no boxes or landmarks to standardise
         defaults = {**defaults, "standardize_targets": args.standardize_targets or False}
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -276,9 +277,9 @@ def parse_loss_weights(pairs, tasks):
 def refused_flags(args):
     """Messages for the flags this command's code path cannot honour (empty: none)."""
     problems = []
-    if args.tasks == "affect" and args.standardize_targets:
+    if args.task_set == "affect" and args.standardize_targets:
         problems.append("--standardize-targets: the affect tasks have no boxes or landmarks")
-    if args.tasks == "affect" and args.distribute == "multi_worker":
+    if args.task_set == "affect" and args.distribute == "multi_worker":
         problems.append(
             "--tasks affect: the multi-worker loop (DistributedTrainer) has the mtcae losses only"
         )
@@ -463,7 +464,7 @@ def main(argv=None):
             f"{build_command(builder)} (see README, Datasets)."
         )
     class_names = builder.info.features["label"].names
-    tasks = ("expression",) if args.strategy == "stl" else TASK_SETS[args.tasks]
+    tasks = ("expression",) if args.strategy == "stl" else TASK_SETS[args.task_set]
     try:
         loss_weights = parse_loss_weights(args.loss_weights, tasks)
     except ValueError as error:
@@ -486,7 +487,7 @@ def main(argv=None):
         augment=args.augment, shuffle_labels=args.shuffle_labels,
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
         protocol=protocol, num_frames=backbone.num_frames,
-        temporal_sampling=args.temporal_sampling, frame_expression=args.tasks == "affect",
+        temporal_sampling=args.temporal_sampling, frame_expression=args.task_set == "affect",
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -519,7 +520,7 @@ def main(argv=None):
             decoder=decoder,
             freeze_encoder=freeze,
             target_statistics=statistics,
-            tasks=args.tasks,
+            tasks=args.task_set,
         )
         compile_mtcae_model(
             model, len(class_names), learning_rate, args.weight_decay, jit_compile=jit_compile,
@@ -542,8 +543,7 @@ def main(argv=None):
         "freeze_encoder": freeze,
         "class_names": list(class_names),
         "tasks": list(tasks),
-        "task_set": args.tasks,
-        "frame_expression": args.tasks == "affect",
+        "frame_expression": args.task_set == "affect",
         "precision": precision,
         "jit_compile": jit_compile,
         "replicas": strategy.num_replicas_in_sync,
