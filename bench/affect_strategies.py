@@ -23,24 +23,16 @@ the four terms of the mean.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.label_efficiency import run  # noqa: E402
 from bench.machine import cpu_description  # noqa: E402
 
 TERMS = ("ccc_valence", "ccc_arousal", "expression_f1", "action_unit_f1")
-
-
-def run(argv, log):
-    with open(log, "a") as file:
-        code = subprocess.call([sys.executable, *argv], cwd=ROOT, stdout=file,
-                               stderr=subprocess.STDOUT)  # fmt: skip
-    if code:
-        sys.exit(f"{' '.join(argv)} failed (exit {code}); see {log}")
 
 
 def train(strategy, seed, args, log, seconds):

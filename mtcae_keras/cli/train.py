@@ -543,7 +543,6 @@ def main(argv=None):
         "freeze_encoder": freeze,
         "class_names": list(class_names),
         "tasks": list(tasks),
-        "frame_expression": args.task_set == "affect",
         "precision": precision,
         "jit_compile": jit_compile,
         "replicas": strategy.num_replicas_in_sync,
@@ -612,7 +611,7 @@ def main(argv=None):
             optimizer = mtcae_optimizer(
                 model, learning_rate, args.weight_decay, args.decay_exclusions
             )
-        trainer = DistributedTrainer(model, optimizer, strategy)
+        trainer = DistributedTrainer(model, optimizer, strategy, loss_weights=loss_weights)
         trainer.fit(
             data["train"],
             args.epochs,

@@ -39,12 +39,15 @@ ATTENTION_CHUNK = 392
 MEMORY_SAVING = (False, True, "full")
 
 
-def attention_probabilities_context(query, key, value, scale):
-    """Softmax attention (einsum, float32 softmax, einsum) of `(B, T, heads, head_dim)`
-    queries over `(B, S, heads, head_dim)` keys and values."""
+def attention_probabilities_context(query, key, value, scale, dropout=None, training=None):
+    """Softmax attention (einsum, float32 softmax, optional dropout on the probabilities,
+    einsum) of `(B, T, heads, head_dim)` queries over `(B, S, heads, head_dim)` keys and
+    values."""
     logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
-    probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
-    return ops.einsum("bnts,bsnh->btnh", ops.cast(probs, value.dtype), value)
+    probs = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), value.dtype)
+    if dropout is not None:
+        probs = dropout(probs, training=training)
+    return ops.einsum("bnts,bsnh->btnh", probs, value)
 
 
 def rematerialized_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
@@ -90,10 +93,7 @@ def multi_head_attention(query, key, value, scale, dropout, training=None, memor
     """
     if dropout.rate and training:
         # Dropout on the probabilities needs them explicitly: the unfused path.
-        logits = ops.einsum("btnh,bsnh->bnts", query * ops.cast(scale, query.dtype), key)
-        probs = ops.softmax(ops.cast(logits, "float32"), axis=-1)
-        probs = dropout(ops.cast(probs, value.dtype), training=training)
-        return ops.einsum("bnts,bsnh->btnh", probs, value)
+        return attention_probabilities_context(query, key, value, scale, dropout, training)
     if memory_saving and training:
         return rematerialized_attention(query, key, value, scale)
     return ops.dot_product_attention(query, key, value, scale=scale)

@@ -65,7 +65,7 @@ def predict_test_fold(run_dir, data_dir=None, views=1):
     from mtcae_keras.data.input_pipeline import view_offsets
 
     config = load_run_config(run_dir)
-    if views > 1 and config.get("frame_expression"):
+    if views > 1 and config.get("task_set") == "affect":
         raise ValueError(
             f"{run_dir}: --views {views}: a run of the affect tasks is scored on every frame of"
             " one view (several views would score some frames twice); leave --views out."
@@ -103,7 +103,7 @@ def predict_selection(model, builder, config, selection, offset=0.5):
         tuple(config["tasks"]), with_metadata=True, image_size=model.input.shape[2:4],
         protocol={"test": selection}, num_frames=model.input.shape[1], eval_offset=offset,
         temporal_sampling=config.get("temporal_sampling", "segment"),
-        frame_expression=config.get("frame_expression", False),
+        frame_expression=config.get("task_set") == "affect",
     )["test"]  # fmt: skip
     return _predict(model, dataset)
 
