@@ -116,9 +116,14 @@ def predict_validation(run_dir, model, config, data_dir=None):
 
 
 def _predict(model, dataset):
+    import tensorflow as tf
+
+    # One traced graph for every batch (the last, smaller one included), not the model run
+    # eagerly op by op: 4x faster on the demo's test fold (README, Speed).
+    forward = tf.function(lambda video: model(video, training=False), reduce_retracing=True)
     collected = {}
     for video, targets, weights, meta in dataset:
-        outputs = model(video, training=False)
+        outputs = forward(video)
         outputs = outputs if isinstance(outputs, dict) else {"expression": outputs}
         logits = np.asarray(outputs["expression"], np.float32)
         batch = {
