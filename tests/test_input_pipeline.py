@@ -90,16 +90,20 @@ def test_fold_splits_and_normalisation():
 def test_normalisation_of_wide_frames_is_per_channel_in_every_mode():
     # normalize_pixels tiles the channel constants along each row of pixels (a faster
     # kernel than broadcasting them over the last axis): the values must stay per channel
-    # with a real width, in eager mode, in a graph of unknown shape and in tf.data.
+    # with a real width, in eager mode, in a graph with unknown batch and frame counts (the
+    # tiled path on dynamic shapes), in a graph of unknown rank (the plain path) and in
+    # tf.data.
     from mtcae_keras.models.video_preprocessor import NORMALIZATIONS
     from mtcae_keras.models.video_preprocessor import normalize_pixels
 
     video = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 7, 3), dtype=np.uint8)
     mean, std = (np.array(v, np.float32) for v in NORMALIZATIONS["imagenet"])
     expected = (video.astype(np.float32) / 255.0 - mean) / std
-    graph = tf.function(normalize_pixels, input_signature=[tf.TensorSpec(None, tf.uint8)])
+    clips = tf.TensorSpec((None, None, 5, 7, 3), tf.uint8)
+    dynamic = tf.function(normalize_pixels, input_signature=[clips])
+    unranked = tf.function(normalize_pixels, input_signature=[tf.TensorSpec(None, tf.uint8)])
     batch = next(iter(tf.data.Dataset.from_tensor_slices(video).map(normalize_pixels).batch(2)))
-    for got in (normalize_pixels(video), graph(video), batch):
+    for got in (normalize_pixels(video), dynamic(video), unranked(video), batch):
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6, atol=1e-6)
     pixel = normalize_pixels(video[0, 0, 0, 0])  # one pixel: no row to tile
     np.testing.assert_allclose(np.asarray(pixel), expected[0, 0, 0, 0], rtol=1e-6)
