@@ -5,9 +5,12 @@
 The clips default to `$MTCAE_CREMA_D_DIR` (the six real CREMA-D clips), each read `--repeat`
 times. Every mode reads 16 frames at 224x224 with `read_video`, then labels them:
 
-- `per-frame loop`: one `MTCNN.detect_faces` call per frame (the reference's way);
-- `batched`: `MTCNNLabeler`, one batched call per clip, in one process (TF's threads);
-- `N processes`: `ClipLabellingPool(num_workers=N)`, one thread per process.
+- `per-frame loop`: one `mtcnn.MTCNN.detect_faces` call per frame (the reference's way);
+- `batched`: `ClipLabellingPool(num_workers=1)`, one batched `MTCNNLabeler` call per clip (its
+  default `TracedMTCNN`), in this process (TF's threads);
+- `N processes`: `ClipLabellingPool(num_workers=N)`, one thread per process;
+- `untraced`: the same with `traced=False`, labelling with `mtcnn.MTCNN` itself (the labeller
+  as it was before `TracedMTCNN`): the same-run reference for the tracing.
 
 Each mode runs in its own process. clips/s is the steady rate, from the first finished clip to
 the last (process start and model loading are reported apart as `start s`). The last column
@@ -23,6 +26,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from bench.machine import cpu_description  # noqa: E402
+
 CREMA_D_CLIPS = 7442
 
 
@@ -33,7 +39,6 @@ def _steady_rate(start, stamps):
 
 
 def run_mode(mode, paths, workers):
-    sys.path.insert(0, ROOT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     start = time.perf_counter()
     stamps, faces = [], 0
@@ -50,7 +55,8 @@ def run_mode(mode, paths, workers):
     else:
         from mtcae_keras.data.clip_labelling_pool import ClipLabellingPool
 
-        pool = ClipLabellingPool(num_workers=1 if mode == "batched" else workers, progress=False)
+        pool = ClipLabellingPool(num_workers=1 if mode.startswith("batched") else workers,
+                                 progress=False, traced=not mode.endswith("untraced"))  # fmt: skip
         for _, _, labels, _, _ in pool.imap(paths):
             faces += int(labels["face_found"].sum())
             stamps.append(time.perf_counter())
@@ -77,7 +83,8 @@ def main(argv=None):
     if not paths:
         parser.error(f"no .flv clips in {args.clips}")
 
-    specs = [("per_frame", 1), ("batched", 1)] + [("pool", n) for n in args.workers]
+    specs = [("per_frame", 1), ("batched_untraced", 1), ("batched", 1)]
+    specs += [(mode, n) for n in args.workers for mode in ("pool_untraced", "pool")]
     rows = []
     for mode, workers in specs:
         spec = json.dumps({"mode": mode, "paths": paths, "workers": workers})
@@ -91,21 +98,25 @@ def main(argv=None):
         print(f"  measured {mode} x{workers}", file=sys.stderr, flush=True)
 
     reference = next((r for r in rows if r["mode"] == "per_frame"), None)
-    print(f"\nLabelling {len(paths)} clips (16 frames, 224x224) on {os.cpu_count()} CPU cores; "
+    machine = cpu_description()
+    print(f"\nLabelling {len(paths)} clips (16 frames, 224x224) on {machine}; "
           f"ratio = clips/s / per-frame loop's")  # fmt: skip
     print("| mode | clips/s | ratio | start s | frames with a face | full CREMA-D |")
     print("|---|---|---|---|---|---|")
     for row in rows:
-        name = {"per_frame": "per-frame loop", "batched": "batched, 1 process"}.get(
-            row["mode"], f"batched, {row['workers']} processes"
-        )
+        name = "per-frame loop" if row["mode"] == "per_frame" else "batched, 1 process"
+        if row["mode"].startswith("pool"):
+            name = f"batched, {row['workers']} processes"
+        if row["mode"].endswith("untraced"):
+            name += ", untraced (as before)"
         ratio = row["clips_per_s"] / reference["clips_per_s"] if reference else float("nan")
         minutes = CREMA_D_CLIPS / row["clips_per_s"] / 60
         print(f"| {name} | {row['clips_per_s']:.2f} | {ratio:.2f} | {row['start_s']:.1f} | "
               f"{row['frames_with_face']} | {minutes:.0f} min |")  # fmt: skip
     if args.output:
         with open(args.output, "w") as file:
-            json.dump(rows, file, indent=2)
+            json.dump({"command": " ".join(sys.argv), "machine": machine, "rows": rows}, file,
+                      indent=2)  # fmt: skip
     return 0
 
 

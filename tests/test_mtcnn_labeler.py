@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
+from mtcae_keras.data.traced_mtcnn import TracedMTCNN
 from mtcae_keras.data.video_reader import read_video
 from tests.test_video_reader import crema_d_clips
 
@@ -51,3 +52,23 @@ def test_a_clip_without_any_face_is_all_zeros_and_not_found(labeler):
     labels = labeler.label(frames)
     assert not labels["face_found"].any()
     assert not labels["boxes"].any() and not labels["landmarks"].any()
+
+
+def test_traced_mtcnn_detects_bit_for_bit_what_mtcnn_does():
+    from mtcnn import MTCNN
+
+    reference, traced = MTCNN(), TracedMTCNN()
+    clips = [list(read_video(path)[0]) for path in crema_d_clips()[:3]]
+    noise = list(np.random.default_rng(1).integers(0, 255, (4, 224, 224, 3), dtype=np.uint8))
+    for frames in [*clips, noise]:
+        assert traced.detect_faces(frames) == reference.detect_faces(frames)
+    frames = clips[0]
+    assert sum(map(len, traced.detect_faces(frames))) >= 16
+    assert traced.detect_faces(frames[3]) == reference.detect_faces(frames[3])  # one image
+    np.testing.assert_array_equal(  # the other output options
+        traced.detect_faces(frames[:5], output_type="numpy", box_format="xyxy"),
+        reference.detect_faces(frames[:5], output_type="numpy", box_format="xyxy"),
+    )
+    assert traced.detect_faces(noise, output_type="numpy").shape == (0, 16)
+    # One trace per network for every pyramid scale and number of proposals.
+    assert [stage.model.experimental_get_tracing_count() for stage in traced.stages] == [1, 1, 1]

@@ -9,9 +9,10 @@ import os
 _WORKER = {}
 
 
-def init_worker(num_frames, image_size, min_confidence, threads):
+def init_worker(num_frames, image_size, min_confidence, threads, traced=True):
     """Sets up this process for `label_clip` (a pool worker, or a Beam worker's `setup`):
-    MTCNN loaded once; `threads` > 0 limits TensorFlow's threads (0: leave them)."""
+    MTCNN loaded once (`TracedMTCNN`, or `mtcnn.MTCNN` with `traced=False`); `threads` > 0
+    limits TensorFlow's threads (0: leave them)."""
     if threads:  # a fresh worker process; 0 = this process, left as it is
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
@@ -20,8 +21,15 @@ def init_worker(num_frames, image_size, min_confidence, threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     from mtcae_keras.data.mtcnn_labeler import MTCNNLabeler
 
+    detector = None
+    if not traced:
+        from mtcnn import MTCNN
+
+        detector = MTCNN()
     _WORKER.update(
-        labeler=MTCNNLabeler(min_confidence), num_frames=num_frames, image_size=image_size
+        labeler=MTCNNLabeler(min_confidence, detector=detector),
+        num_frames=num_frames,
+        image_size=image_size,
     )
 
 
@@ -68,6 +76,8 @@ class ClipLabellingPool:
         image_size: int. Frame side after resizing.
         min_confidence: float. MTCNN detections below it count as no face.
         progress: bool or str. Show a tqdm progress bar (a str is its description).
+        traced: bool. Label with `TracedMTCNN` (the default; the same detections as
+            `mtcnn.MTCNN`, faster); False uses `mtcnn.MTCNN` itself.
 
     Example:
     ```python
@@ -82,7 +92,7 @@ class ClipLabellingPool:
     AHEAD_PER_WORKER = 4
 
     def __init__(self, num_workers=None, num_frames=16, image_size=224, min_confidence=0.9,
-                 progress=True):  # fmt: skip
+                 progress=True, traced=True):  # fmt: skip
         if num_workers is None:
             num_workers = int(os.environ.get("MTCAE_LABEL_WORKERS", 0)) or os.cpu_count() or 1
         self.num_workers = max(1, int(num_workers))
@@ -90,6 +100,7 @@ class ClipLabellingPool:
         self.image_size = image_size
         self.min_confidence = min_confidence
         self.progress = progress
+        self.traced = traced
 
     def imap(self, paths):
         """Yields `(path, frames, labels, error, info)` per path, in order; `error` is a
@@ -112,16 +123,16 @@ class ClipLabellingPool:
                 bar.close()
 
     def _results(self, paths):
-        init = (self.num_frames, self.image_size, self.min_confidence)
+        init = (self.num_frames, self.image_size, self.min_confidence, self.traced)
         workers = min(self.num_workers, len(paths) // self.MIN_CLIPS_PER_WORKER)
         if workers <= 1:
             if _WORKER.get("init") != init:
-                init_worker(*init, threads=0)  # this process: TF's default thread count
+                init_worker(*init[:3], threads=0, traced=init[3])  # TF's default threads
                 _WORKER["init"] = init
             yield from map(label_clip, paths)
             return
         context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
         with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=init_worker, initargs=(*init, 1)
+            workers, mp_context=context, initializer=init_worker, initargs=(*init[:3], 1, init[3])
         ) as executor:
             yield from _ordered(executor, label_clip, paths, workers * self.AHEAD_PER_WORKER)
