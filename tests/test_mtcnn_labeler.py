@@ -72,3 +72,17 @@ def test_traced_mtcnn_detects_bit_for_bit_what_mtcnn_does():
     assert traced.detect_faces(noise, output_type="numpy").shape == (0, 16)
     # One trace per network for every pyramid scale and number of proposals.
     assert [stage.model.experimental_get_tracing_count() for stage in traced.stages] == [1, 1, 1]
+
+
+def test_the_labelling_pool_honours_traced_and_labels_the_same_either_way():
+    from mtcnn import MTCNN
+
+    from mtcae_keras.data import clip_labelling_pool
+
+    path, results = crema_d_clips()[1], {}
+    for traced, kind in ((False, MTCNN), (True, TracedMTCNN)):
+        pool = clip_labelling_pool.ClipLabellingPool(num_workers=1, progress=False, traced=traced)
+        [(_, _, results[traced], _, _)] = pool.imap([path])
+        assert type(clip_labelling_pool._WORKER["labeler"].detector) is kind
+    for key in results[True]:
+        np.testing.assert_array_equal(results[True][key], results[False][key])
