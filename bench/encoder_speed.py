@@ -84,12 +84,12 @@ def measure_torch(size, batch, mode, frames, image_size, repeats, threads):
 
 def measure_keras(size, batch, mode, frames, image_size, repeats, jit, dtype, memory_saving=True):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mtcae_keras import VideoMAEBackbone  # before TensorFlow: it sets TF's CPU defaults
+
+    # isort: split
     import keras
     import numpy as np
     import tensorflow as tf
-
-    sys.path.insert(0, ROOT)
-    from mtcae_keras import VideoMAEBackbone
 
     backbone = VideoMAEBackbone(**_config(size, frames, image_size), dtype=dtype,
                                 memory_saving=memory_saving)  # fmt: skip

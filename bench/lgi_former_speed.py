@@ -91,10 +91,11 @@ def measure_torch(spec):
 
 def measure_keras(spec):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mtcae_keras import LGIFormerBackbone  # before TensorFlow: it sets TF's CPU defaults
+
+    # isort: split
     import keras
     import tensorflow as tf
-
-    from mtcae_keras import LGIFormerBackbone
 
     # The checkpoint is read without torch: this process's memory is the Keras model's alone.
     backbone = LGIFormerBackbone.from_preset(spec["weights"], return_region_tokens=True)

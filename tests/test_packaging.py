@@ -36,6 +36,21 @@ def test_dependencies_are_the_pinned_requirements():
     assert declared == pinned  # the same packages, each with its pin as the floor
 
 
+def test_importing_mtcae_keras_first_turns_tensorflows_onednn_kernels_on_unless_told_not_to():
+    # On an AVX2-only CPU TensorFlow leaves them off (README "Speed"); this machine may have
+    # them on by default, so the variable is checked as well as TensorFlow's reading of it.
+    code = ("import os, mtcae_keras; from tensorflow.python.util import _pywrap_util_port as p;"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], p.IsMklEnabled())")  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for preset, expected in ((None, ["1", "True"]), ("0", ["0", "False"])):
+        extra = {"TF_ENABLE_ONEDNN_OPTS": preset} if preset else {}
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                                text=True, env={**env, **extra})  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split()[-2:] == expected
+
+
 def test_console_scripts_name_existing_mains():
     import importlib
 
