@@ -64,11 +64,13 @@ DEFAULT_CLIP_FRAMES = 16  # the papers' clips
 # measured within the demo's 10-minute budget on a 2-core CPU (README, issue 4 notes). Its
 # 24 epochs of 72 batches became 20 of 87 when --validation actors let 58 of the 64 non-test
 # actors train instead of 48: the same number of steps (1,740 vs 1,728), the same time.
+# The demo's model runs a step in the same time with and without XLA on the 2 cores (130 ms,
+# measured 4x alternating, issue 19), and XLA's compile would add ~10 s to its first epoch.
 TRAINING_DEFAULTS = {"epochs": 100, "batch_size": 16, "lr_schedule": "plateau", "augment": [],
-                     "standardize_targets": False}  # fmt: skip
+                     "standardize_targets": False, "jit_compile": "auto"}  # fmt: skip
 DATASET_TRAINING_DEFAULTS = {
     "synthetic_faces": {"epochs": 20, "batch_size": 32, "lr_schedule": "cosine",
-                        "augment": ["flip"], "standardize_targets": True},
+                        "augment": ["flip"], "standardize_targets": True, "jit_compile": "off"},
 }  # fmt: skip
 
 
@@ -199,7 +201,9 @@ def parse_args(argv=None):
         choices=["auto", "off", "bfloat16", "float16"],
         help="auto: mixed_bfloat16 on GPUs of compute capability >= 8.0, else off",
     )
-    parser.add_argument("--jit-compile", default="auto", choices=["auto", "on", "off"])
+    parser.add_argument("--jit-compile", choices=["auto", "on", "off"],
+                        help="auto (default): XLA on one device and on GPUs (resolve_jit); "
+                        "synthetic_faces: off")  # fmt: skip
     parser.add_argument(
         "--distribute", default="auto", choices=["auto", "none", "mirrored", "multi_worker"]
     )
