@@ -114,8 +114,8 @@ def pipeline_rows(builder, protocol, batch_size, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "runs", "tfds"))
-    parser.add_argument("--jit-compile", choices=["on", "off"], default="on",
-                        help="train.py's choice on one CPU: on")  # fmt: skip
+    parser.add_argument("--jit-compile", choices=["on", "off"], default="off",
+                        help="train.py's choice for synthetic_faces: off")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trace", help="also write a TF profiler trace of 10 steps here")
     parser.add_argument("--output", help="write the rows as JSON")

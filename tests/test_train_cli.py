@@ -156,7 +156,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
             "--lr-schedule", "plateau", "--weight-decay", "0.01", "--normalization", "notebook",
             "--augment", "translate", "--no-standardize-targets", "--decay-exclusions",
             "--mixed-precision", "off",
-            "--jit-compile", "off", "--monitor", "loss", "--lr-patience", "3",
+            "--jit-compile", "on", "--monitor", "loss", "--lr-patience", "3",
             "--stop-patience", "4", "--seed", "5", "--data-dir", "runs/tfds",
             "--train-fraction", "0.5", "--validation", "test", "--validation-share", "0.2",
             "--clip-frames", "8", "--temporal-sampling", "phase", "--temporal-encoder", "gru",
