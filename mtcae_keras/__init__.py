@@ -4,8 +4,8 @@ import os
 
 # TensorFlow (since 2.9) turns its oneDNN CPU kernels on by default only on CPUs with
 # AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX; on an AVX2-only CPU (an AMD EPYC of our CI kind)
-# graph-mode matmuls then run on Eigen: ViT-S inference 0.63x torch's clips/s, 1.04x with
-# oneDNN on (AVX2 emulated; README "Speed", issue 19). TensorFlow reads this once, when it is
+# graph-mode matmuls then run on Eigen: ViT-S inference 0.48-0.63x torch's clips/s, 0.85-1.04x
+# with oneDNN on (AVX2 emulated; README "Speed", issue 19). TensorFlow reads this once, when it is
 # imported, so it applies only if mtcae_keras is imported first; a value set already wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

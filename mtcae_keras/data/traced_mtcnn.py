@@ -13,7 +13,7 @@ IMAGES_SPEC = tf.TensorSpec((None, None, None, 3), tf.float32)
 
 
 class TracedMTCNN(MTCNN):
-    """MTCNN (`mtcnn==1.0.0`) with the same detections, about twice as fast on a clip.
+    """MTCNN (`mtcnn==1.0.0`) with the same detections, 1.6-2x as fast on a clip.
 
     `mtcnn.MTCNN.detect_faces` calls PNet once per pyramid scale, then RNet and ONet, all as
     eager Keras models (every small convolution and PReLU dispatched from Python), and hands
