@@ -118,10 +118,16 @@ def test_train_multi_worker_on_two_local_workers(tmp_path):
 def test_training_defaults_depend_on_the_dataset_and_flags_override_them():
     synthetic = train.parse_args(["--dataset", "synthetic_faces"])
     assert (synthetic.epochs, synthetic.batch_size, synthetic.lr_schedule, synthetic.augment,
-            synthetic.standardize_targets) == (20, 32, "cosine", ["flip"], True)  # fmt: skip
+            synthetic.standardize_targets, synthetic.jit_compile) == (
+        20, 32, "cosine", ["flip"], True, "off")  # fmt: skip
     real = train.parse_args(["--dataset", "crema_d"])
     assert (real.epochs, real.batch_size, real.lr_schedule, real.augment,
-            real.standardize_targets) == (100, 16, "plateau", [], False)  # fmt: skip
+            real.standardize_targets, real.jit_compile) == (
+        100, 16, "plateau", [], False, "auto")  # fmt: skip
+    assert (
+        train.parse_args(["--dataset", "synthetic_faces", "--jit-compile", "on"]).jit_compile
+        == "on"
+    )
     assert train.parse_args(["--dataset", "crema_d", "--standardize-targets"]).standardize_targets
     assert not train.parse_args(
         ["--dataset", "synthetic_faces", "--no-standardize-targets"]
