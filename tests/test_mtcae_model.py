@@ -196,7 +196,8 @@ def test_mlp_decoder_is_the_vit_decoder_without_attention():
     [
         (ViTDecoder, dict(hidden_dim=16, num_layers=2, num_heads=2, key_dim=8,
                           mlp_dims=(32, 16), attention_dropout_rate=0.1, dropout_rate=0.2,
-                          layer_norm_epsilon=1e-5, memory_projection=True, name="d")),
+                          layer_norm_epsilon=1e-5, memory_projection=True, memory_saving=False,
+                          name="d")),
         (MLPDecoder, dict(hidden_dim=16, num_layers=3, mlp_dims=(32, 16), dropout_rate=0.2,
                           layer_norm_epsilon=1e-5, name="m")),
         (TaskHead, dict(output_shape=(4, 10), norm_first=True, dropout_rate=0.2,

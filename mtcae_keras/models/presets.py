@@ -76,6 +76,9 @@ DECODER_PRESETS = {
         "dropout_rate": 0.1,
         "layer_norm_epsilon": 1e-6,
         "memory_projection": False,  # one shared Dense(256, no bias) on Dropout(0.3)(F)
+        # Training recomputes the attention probabilities instead of keeping them
+        # (`MemorySavingAttention`, issue 19).
+        "memory_saving": True,
         "input_dropout_rate": 0.3,
         "head_dropout_rate": 0.1,
         "head_norm_first": False,  # token mean -> LayerNorm -> Dropout -> Dense
@@ -95,6 +98,8 @@ DECODER_PRESETS = {
         "dropout_rate": 0.0,
         "layer_norm_epsilon": 1e-6,
         "memory_projection": False,
+        # 128 tokens in the demo: nothing worth recomputing.
+        "memory_saving": False,
         "input_dropout_rate": 0.0,
         "head_dropout_rate": 0.0,
         "head_norm_first": False,
@@ -113,6 +118,7 @@ DECODER_PRESETS = {
         "dropout_rate": 0.1,  # open
         "layer_norm_epsilon": 1e-6,
         "memory_projection": True,  # Algorithm 1 literally: K, V = Norm(Dense(F)) per decoder
+        "memory_saving": True,
         "input_dropout_rate": 0.3,  # open: the notebook's
         "head_dropout_rate": 0.1,  # open: the notebook's
         "head_norm_first": True,  # eq. 7-9: FC(Pool(Norm(Y)))

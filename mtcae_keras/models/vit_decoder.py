@@ -1,9 +1,15 @@
 """The cross-attention ViT decoder of MTCAE-DFER (the paper's Algorithm 1)."""
 
+import warnings
+
 import keras
 
+from mtcae_keras.models.memory_saving_attention import MemorySavingAttention
+from mtcae_keras.models.memory_saving_attention import draw_seed
+from mtcae_keras.models.memory_saving_attention import stateless_dropout
 from mtcae_keras.models.mlp_decoder import build_gelu_mlp
 from mtcae_keras.models.mlp_decoder import check_mlp_dims
+from mtcae_keras.models.videomae_layers import MEMORY_SAVING
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
@@ -33,6 +39,12 @@ class ViTDecoder(keras.layers.Layer):
         layer_norm_epsilon: float. Epsilon of every LayerNorm.
         memory_projection: bool. Project the memory with a bias-free `Dense(hidden_dim)`
             inside the decoder (Algorithm 1 read literally).
+        memory_saving: True, False or `"full"`. In training, True recomputes each layer's
+            attention probabilities (their dropout mask included) in the backward pass
+            instead of keeping them (`MemorySavingAttention`); `"full"` keeps only each
+            layer's input and recomputes the whole layer (`keras.remat`, the dropout masks
+            drawn from seeds taken before it). The same outputs and gradients either way;
+            False keeps everything. TensorFlow backend (stateless dropout).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -54,6 +66,7 @@ class ViTDecoder(keras.layers.Layer):
         dropout_rate=0.1,
         layer_norm_epsilon=1e-6,
         memory_projection=False,
+        memory_saving=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,6 +80,9 @@ class ViTDecoder(keras.layers.Layer):
         self.dropout_rate = dropout_rate
         self.layer_norm_epsilon = layer_norm_epsilon
         self.memory_projection = memory_projection
+        if memory_saving not in MEMORY_SAVING:
+            raise ValueError(f"memory_saving={memory_saving!r}: choose True, False or 'full'.")
+        self.memory_saving = memory_saving
 
     def _norm(self, name, shape):
         layer = keras.layers.LayerNormalization(
@@ -93,9 +109,10 @@ class ViTDecoder(keras.layers.Layer):
         self.query_norms, self.attentions, self.mlp_norms, self.mlps = [], [], [], []
         for i in range(self.num_layers):
             self.query_norms.append(self._norm(f"layer_{i}_query_norm", query_shape))
-            attention = keras.layers.MultiHeadAttention(
+            attention = MemorySavingAttention(
                 self.num_heads,
                 self.key_dim,
+                memory_saving=bool(self.memory_saving),
                 dropout=self.attention_dropout_rate,
                 dtype=self.dtype_policy,
                 name=f"layer_{i}_attention",
@@ -115,6 +132,12 @@ class ViTDecoder(keras.layers.Layer):
         if self.memory_projection:
             memory = self.memory_dense(memory)
         memory = self.memory_norm(memory)
+        if self.memory_saving == "full" and training and not return_attention_scores:
+            if keras.backend.backend() == "tensorflow":
+                return self._recomputed_layers(query, memory)
+            warnings.warn(f"{self.name}: memory_saving='full' needs the TensorFlow backend (its "
+                          "stateless dropout); this backend keeps the layers' activations.",
+                          stacklevel=2)  # fmt: skip
         y, scores = query, []
         for i in range(self.num_layers):
             outputs = self.attentions[i](
@@ -136,6 +159,25 @@ class ViTDecoder(keras.layers.Layer):
             y = y + z
         return (y, scores) if return_attention_scores else y
 
+    def _recomputed_layers(self, y, memory):
+        """The training layers, each under `keras.remat`: only the layers' inputs are kept.
+        The dropout seeds are drawn outside, in the order the plain layers draw them, so the
+        recomputed masks are the forward pass's and the plain path's."""
+        for i in range(self.num_layers):
+            seeds = [draw_seed(self.attentions[i]._dropout_layer)]
+            seeds += [draw_seed(self.dropout) for _ in self.mlps[i]]
+
+            def layer(y, memory, i=i, seeds=seeds):
+                z = self.attentions[i].call_seeded(self.query_norms[i](y), memory, seeds[0])
+                z = z + y
+                y = self.mlp_norms[i](z)
+                for dense, seed in zip(self.mlps[i], seeds[1:], strict=True):
+                    y = stateless_dropout(dense(y), self.dropout_rate, seed)
+                return y + z
+
+            y = keras.remat(layer)(y, memory)
+        return y
+
     def compute_output_shape(self, query_shape, memory_shape):
         return tuple(query_shape[:-1]) + (self.hidden_dim,)
 
@@ -152,6 +194,7 @@ class ViTDecoder(keras.layers.Layer):
                 "dropout_rate": self.dropout_rate,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "memory_projection": self.memory_projection,
+                "memory_saving": self.memory_saving,
             }
         )
         return config
