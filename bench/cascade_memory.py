@@ -26,6 +26,7 @@ sys.path.insert(0, ROOT)
 
 from bench.encoder_speed import print_measurement  # noqa: E402
 from bench.encoder_speed import run_measurements  # noqa: E402
+from bench.encoder_speed import write_rows  # noqa: E402
 from bench.machine import cpu_description  # noqa: E402
 
 SIZES = {"small": "videomae_small", "base": "videomae_base", "large": "videomae_large"}
@@ -106,10 +107,7 @@ def main(argv=None):
         print(f"| ViT-{row['size'][0].upper()} | {row['batch']} | {mode} | {row['seconds']:.1f}"
               f" | {speed:.2f} | {row['peak_mb']:.0f} | {memory:.2f} |")  # fmt: skip
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as file:
-            json.dump([{**row, "cpu": cpu_description(), "command": " ".join(sys.argv)}
-                       for row in rows], file, indent=2)  # fmt: skip
+        write_rows(args.output, rows)
     return 0
 
 

@@ -128,6 +128,14 @@ def print_measurement(spec, seconds):
     return 0
 
 
+def write_rows(path, rows):
+    """Writes bench rows as JSON, each with the CPU it ran on and the command line."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as file:
+        json.dump([{**row, "cpu": cpu_description(), "command": " ".join(sys.argv)}
+                   for row in rows], file, indent=2)  # fmt: skip
+
+
 def run_measurements(specs, script):
     """Runs `script --one SPEC` in a subprocess per spec; returns the rows it printed."""
     rows = []
@@ -226,10 +234,7 @@ def main(argv=None):
                     print(f"| {size} | {mode} | {batch} | {name} | {r['clips_per_s']:.3f} | "
                           f"{ratio:.2f} | {r['peak_mb']:.0f} | {memory:.2f} |")  # fmt: skip
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as file:
-            json.dump([{**row, "cpu": cpu_description(), "command": " ".join(sys.argv)}
-                       for row in rows], file, indent=2)  # fmt: skip
+        write_rows(args.output, rows)
     return 0
 
 
