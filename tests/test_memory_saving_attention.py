@@ -110,7 +110,7 @@ def decoder_gradients(memory_saving, query, memory):
                          attention_dropout_rate=0.3, dropout_rate=0.1, memory_projection=True,
                          memory_saving=memory_saving, name="decoder")  # fmt: skip
     decoder(query, memory)
-    assert all(a.memory_saving == memory_saving for a in decoder.attentions)
+    assert all(a.memory_saving == bool(memory_saving) for a in decoder.attentions)
 
     @tf.function
     def step(query, memory):
@@ -121,21 +121,23 @@ def decoder_gradients(memory_saving, query, memory):
     return decoder, step(query, memory)
 
 
-def test_vit_decoder_memory_saving_keeps_its_training_step_and_its_weights(tmp_path):
+@pytest.mark.parametrize("memory_saving", [True, "full"])
+def test_vit_decoder_memory_saving_keeps_its_training_step_and_its_weights(memory_saving, tmp_path):
     """The paper decoder's settings (attention and MLP dropout, memory projection) with memory
-    saving on and off: the same loss and weight gradients, and the same weight names, so
-    checkpoints of either load into the other."""
+    saving on, or each layer recomputed ("full"), and off: the same loss and weight gradients
+    (the same dropout masks), and the same weight names, so checkpoints of either load into
+    the other."""
     rng = np.random.default_rng(2)
     query = tf.constant(rng.standard_normal((2, 10, WIDTH)), tf.float32)
     memory = tf.constant(rng.standard_normal((2, 12, 24)), tf.float32)
-    saving, (loss, grads) = decoder_gradients(True, query, memory)
+    saving, (loss, grads) = decoder_gradients(memory_saving, query, memory)
     plain, (reference, reference_grads) = decoder_gradients(False, query, memory)
     np.testing.assert_allclose(loss, reference, rtol=1e-5)
     assert len(grads) == len(reference_grads) == 1 + 2 + 2 * (4 + 8 + 4)
     for grad, reference_grad in zip(grads, reference_grads, strict=True):
         np.testing.assert_allclose(grad, reference_grad, atol=1e-5)
     assert [w.path for w in saving.weights] == [w.path for w in plain.weights]
-    assert saving.get_config()["memory_saving"] is True
+    assert saving.get_config()["memory_saving"] == memory_saving
     models = []
     for decoder in (plain, saving):
         inputs = keras.Input((10, WIDTH)), keras.Input((12, 24))
