@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # train.py arguments that are copied from the demo run's config.json: valued, then on/off.
 _COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_image_size",
-           "decoder", "epochs",
+           "decoder", "decoder_memory_saving", "epochs",
            "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
            "monitor", "lr_patience", "stop_patience", "seed", "data_dir",
            "train_fraction", "validation", "validation_share", "clip_frames",

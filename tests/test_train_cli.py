@@ -14,6 +14,7 @@ from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 from mtcae_keras.data.video_reader import read_video
 from mtcae_keras.data.video_reader import write_video
 from mtcae_keras.models.encoders import file_digest
+from mtcae_keras.models.mtcae import decoder_config
 from tests.test_case import Interrupt
 from tests.test_case import interrupt_after_epoch
 
@@ -157,7 +158,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     # pass on shows up as a difference instead of being re-derived from the same default.
     argv = ["--dataset", "synthetic_faces", "--fold", "2",
             "--strategy", "nfs_vit", "--encoder", "videomae_tiny", "--encoder-image-size", "48",
-            "--decoder", "paper",
+            "--decoder", "paper", "--decoder-memory-saving", "full",
             "--freeze-encoder", "--epochs", "7", "--batch-size", "8", "--lr", "0.002",
             "--lr-schedule", "plateau", "--weight-decay", "0.01", "--normalization", "notebook",
             "--augment", "translate", "--no-standardize-targets", "--decay-exclusions",
@@ -203,3 +204,26 @@ def test_flags_the_multi_worker_loop_cannot_honour_are_refused():
     single = train.refused_flags(train.parse_args(args[:2] + ["--backup-every-steps", "50"]))
     assert len(single) == 1 and "only --distribute multi_worker" in single[0]
     assert train.refused_flags(train.parse_args(args[:4] + ["--backup-every-steps", "50"])) == []
+
+
+def test_decoder_memory_saving_reaches_the_decoders_or_is_refused():
+    """The flag overrides the preset's `memory_saving` (and keeps --temporal-encoder's
+    override); a strategy without ViT decoders refuses it."""
+    flags = ["--decoder", "paper", "--decoder-memory-saving", "full", "--temporal-encoder", "gru"]
+    args = train.parse_args(["--dataset", "crema_d", *flags])
+    decoder = train.resolve_decoder(args, "crema_d")
+    assert decoder["memory_saving"] == "full" and decoder["temporal_encoder"] == "gru"
+    assert decoder["hidden_dim"] == 512 and train.refused_flags(args) == [
+        "--temporal-encoder: --strategy cascaded_vit has no temporal encoder (the temporal"
+        " strategies: temporal_basic, temporal_share_bottom, temporal_feedback)"
+    ]
+    on = train.parse_args(["--dataset", "crema_d", "--decoder-memory-saving", "on"])
+    assert train.resolve_decoder(on, "crema_d")["memory_saving"] is True
+    plain = train.parse_args(["--dataset", "crema_d"])
+    assert train.resolve_decoder(plain, "crema_d") == "paper"
+    assert decoder_config("paper")["memory_saving"] is False  # the measured default
+    stl = train.parse_args(["--dataset", "crema_d", "--strategy", "stl",
+                            "--decoder-memory-saving", "off"])  # fmt: skip
+    assert train.refused_flags(stl) == [
+        "--decoder-memory-saving: --strategy stl has no ViT decoder"
+    ]

@@ -74,6 +74,9 @@ DATASET_TRAINING_DEFAULTS = {
 }  # fmt: skip
 
 
+DECODER_MEMORY_SAVING = {"off": False, "on": True, "full": "full"}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="synthetic_faces, crema_d, ravdess, mead")
@@ -144,6 +147,13 @@ def parse_args(argv=None):
         choices=TEMPORAL_ENCODERS,
         help="temporal_* strategies: the ABAW4 temporal encoder over the per-frame features"
         " (default: the decoder preset's, transformer); sized by the decoder preset",
+    )
+    parser.add_argument(
+        "--decoder-memory-saving",
+        choices=sorted(DECODER_MEMORY_SAVING),
+        help="the ViT decoders' training memory (ViTDecoder memory_saving; default: the"
+        " preset's, off): on recomputes the attention probabilities, full each whole layer"
+        " (the paper cascade at batch 16 on ViT-L needs full to fit 24 GB); TensorFlow only",
     )
     parser.add_argument(
         "--freeze-encoder",
@@ -292,6 +302,13 @@ def refused_flags(args):
             f"--temporal-encoder: --strategy {args.strategy} has no temporal encoder (the "
             f"temporal strategies: {', '.join(TEMPORAL_STRATEGIES)})"
         )
+    if args.decoder_memory_saving and not args.strategy.endswith("_vit"):
+        problems.append(f"--decoder-memory-saving: --strategy {args.strategy} has no ViT decoder")
+    if args.decoder_memory_saving and keras.backend.backend() != "tensorflow":
+        problems.append(
+            f"--decoder-memory-saving: needs the TensorFlow backend (its stateless dropout),"
+            f" not {keras.backend.backend()}"
+        )
     if args.validation_share is not None and args.validation != "actors":
         problems.append(
             f"--validation-share: only --validation actors holds out a share of the training"
@@ -320,6 +337,17 @@ def multi_worker_refusals(args):
                 "--mixed-precision float16: the multi-worker loop has no loss scaling; use bfloat16"
             )
     return problems
+
+
+def resolve_decoder(args, dataset_name):
+    """The decoder preset name, or its settings with the flags that override it."""
+    decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")
+    overrides = {}
+    if args.temporal_encoder:
+        overrides["temporal_encoder"] = args.temporal_encoder
+    if args.decoder_memory_saving:
+        overrides["memory_saving"] = DECODER_MEMORY_SAVING[args.decoder_memory_saving]
+    return decoder_config(decoder, **overrides) if overrides else decoder
 
 
 def resolve_jit(mode, strategy):
@@ -495,9 +523,7 @@ def main(argv=None):
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
-    decoder = args.decoder or DEFAULT_DECODERS.get(dataset_name, "paper")
-    if args.temporal_encoder:
-        decoder = {**decoder_config(decoder), "temporal_encoder": args.temporal_encoder}
+    decoder = resolve_decoder(args, dataset_name)
     statistics = None
     if args.standardize_targets and "boxes" in tasks:
         statistics = localisation_statistics(  # of the targets the heads train on
