@@ -2,7 +2,8 @@
 and its GFLOPs against a VideoMAE ViT-B at the same 16x160x160 clip.
 
     python bench/lgi_former_speed.py --mae-dfer DIR [--batch-sizes 1 4] [--modes infer train]
-        [--repeats 3] [--output bench/results/lgi_former_speed_cpu.json]
+        [--repeats 3] [--memory-saving off full] [--rounds 1] [--skip-gflops]
+        [--output bench/results/lgi_former_speed_cpu.json]
 
 DIR is a checkout of github sunlicai/MAE-DFER (read, never copied). Both sides run the
 `lgi_former_base` config (16 blocks, width 512, 8 heads, 8 regions of 2x5x10 tokens) with the
@@ -10,8 +11,10 @@ same weights: the reference's seeded random ones, ported through our converter. 
 measurement runs in its own subprocess, so its peak resident memory (ru_maxrss) is its own.
 PyTorch uses all cores; ours is measured in graph mode and under XLA (`jit_compile=True`),
 float32. Inference = the encoder's forward; training step = forward + MSE on every output
-token (local and representative) + backward + AdamW. Ratios = ours / torch, higher is
-faster; compare ratios, not clips/s, across machines.
+token (local and representative) + backward + AdamW. Ours trains with the blocks' default
+`memory_saving=True`; `--memory-saving off full` adds training rows with those settings.
+Ratios = ours / torch (speed: higher is faster; memory: lower is smaller); compare ratios,
+not clips/s, across machines.
 
 GFLOPs: PyTorch's `FlopCounterMode` (2 x multiply-adds of matmuls, convolutions and
 attention) on MAE-DFER's two encoders of the same code base, the LGI-Former and the plain
@@ -30,6 +33,7 @@ sys.path.insert(0, ROOT)
 from bench.encoder_speed import _time  # noqa: E402
 from bench.encoder_speed import print_measurement  # noqa: E402
 from bench.encoder_speed import run_measurements  # noqa: E402
+from bench.machine import cpu_description  # noqa: E402
 
 FRAMES, IMAGE = 16, 160
 
@@ -98,7 +102,9 @@ def measure_keras(spec):
     import tensorflow as tf
 
     # The checkpoint is read without torch: this process's memory is the Keras model's alone.
-    backbone = LGIFormerBackbone.from_preset(spec["weights"], return_region_tokens=True)
+    backbone = LGIFormerBackbone.from_preset(
+        spec["weights"], return_region_tokens=True, memory_saving=spec["memory_saving"]
+    )
     pixels = tf.constant(_pixels(spec["batch"]))
     if spec["mode"] == "infer":
         forward = tf.function(lambda x: backbone(x, training=False), jit_compile=spec["jit"])
@@ -159,6 +165,22 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--modes", nargs="+", default=["infer", "train"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--memory-saving",
+        nargs="*",
+        default=[],
+        choices=["off", "full"],
+        help="train mode: also measure ours with these LGIFormerBackbone(memory_saving=...)"
+        " settings beside the default (off: keep everything; full: also recompute fc1)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every row this many times, in reverse order on every other round (the"
+        " machine's drift then weighs on both sides of a comparison alike)",
+    )
+    parser.add_argument("--skip-gflops", action="store_true", help="do not count GFLOPs")
     parser.add_argument("--output", help="write the rows and GFLOPs as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,37 +198,58 @@ def main(argv=None):
     ref, model = _reference(mae_dfer)
     ref.save_torch({"model": ref.state_dict_numpy(model)}, weights)
     del model
+    variants = [("torch", None, True), ("keras", False, True), ("keras", True, True)]
+    for name in args.memory_saving:
+        saving = {"off": False, "full": "full"}[name]
+        variants += [("keras", False, saving), ("keras", True, saving)]
     specs = [
         {"framework": framework, "jit": jit, "mode": mode, "batch": batch,
-         "repeats": args.repeats, "threads": threads, "mae_dfer": mae_dfer, "weights": weights}
+         "repeats": args.repeats, "threads": threads, "mae_dfer": mae_dfer, "weights": weights,
+         "memory_saving": saving}
         for mode in args.modes for batch in args.batch_sizes
-        for framework, jit in (("torch", None), ("keras", False), ("keras", True))
+        for framework, jit, saving in variants
+        if saving is True or mode == "train"  # inference keeps nothing for a backward pass
     ]  # fmt: skip
+    specs = [{**spec, "round": r} for r in range(args.rounds)
+             for spec in (specs[::-1] if r % 2 else specs)]  # fmt: skip
     rows = run_measurements(specs, __file__)
-    flops = gflops(mae_dfer)
+    flops = None if args.skip_gflops else gflops(mae_dfer)
 
-    print(f"\nLGI-Former base, {FRAMES}x{IMAGE}x{IMAGE}, {threads} CPU threads, float32; "
-          "ratio = ours / MAE-DFER's PyTorch (higher is faster)")  # fmt: skip
-    print("| mode | batch | implementation | clips/s | ratio | peak MB |\n|" + "---|" * 6)
+    print(f"\nLGI-Former base, {FRAMES}x{IMAGE}x{IMAGE}, {threads} CPU threads on "
+          f"{cpu_description()}, float32; ratio = ours / MAE-DFER's PyTorch (speed: higher is "
+          "faster; memory: lower is smaller)")  # fmt: skip
+    header = "| mode | batch | implementation | clips/s | ratio | peak MB | memory ratio |"
+    print(header + "\n|" + "---|" * 7)
     for mode in args.modes:
         for batch in args.batch_sizes:
             group = [r for r in rows if (r["mode"], r["batch"]) == (mode, batch)]
-            torch_row = next((r for r in group if r["framework"] == "torch"), None)
             for r in group:
+                torch_row = next((t for t in group if t["framework"] == "torch"
+                                  and t["round"] == r["round"]), None)  # fmt: skip
                 name = "MAE-DFER (torch)" if r["framework"] == "torch" else (
                     f"keras {'XLA' if r['jit'] else 'graph'}")  # fmt: skip
-                ratio = r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else float("nan")
+                saving = r.get("memory_saving", True)
+                if r["framework"] == "keras" and mode == "train" and saving is not True:
+                    name += f", memory saving {saving or 'off'}"
+                if args.rounds > 1:
+                    name += f", round {r['round'] + 1}"
+                nan = float("nan")
+                ratio = r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else nan
+                memory = r["peak_mb"] / torch_row["peak_mb"] if torch_row else nan
                 print(f"| {mode} | {batch} | {name} | {r['clips_per_s']:.3f} | {ratio:.2f} | "
-                      f"{r['peak_mb']:.0f} |")  # fmt: skip
+                      f"{r['peak_mb']:.0f} | {memory:.2f} |")  # fmt: skip
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as file:
+            json.dump({"cpu": cpu_description(), "command": " ".join(sys.argv), "rows": rows,
+                       "gflops": flops}, file, indent=2)  # fmt: skip
+    if flops is None:
+        return 0
     lgi, vit = flops["lgi_former_base"], flops["vit_b_160"]
     print(f"\nGFLOPs per clip (torch FlopCounterMode): LGI-Former {lgi['gflops']:.1f} "
           f"({lgi['encoder_params']:,} parameters), ViT-B {vit['gflops']:.1f} "
           f"({vit['encoder_params']:,}); LGI-Former is "
           f"{100 * (1 - lgi['gflops'] / vit['gflops']):.1f}% fewer")  # fmt: skip
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as file:
-            json.dump({"rows": rows, "gflops": flops}, file, indent=2)
     return 0
 
 

@@ -42,8 +42,13 @@ def control_arguments(config, output, seed):
     """train.py arguments of the control: the run's resolved settings plus shuffled labels."""
     argv = []
     for key in _COPIED:
-        if config.get(key) is not None:
-            argv += [f"--{key.replace('_', '-')}", str(config[key])]
+        value = config.get(key)
+        if key == "decoder" and isinstance(value, dict):
+            # The preset's settings with the overrides of --decoder-memory-saving and
+            # --temporal-encoder (copied as flags themselves): the preset as given.
+            value = config["arguments"]["decoder"]
+        if value is not None:
+            argv += [f"--{key.replace('_', '-')}", str(value)]
     for flag, key in _RENAMED.items():
         if config.get(key) is not None:
             argv += [f"--{flag}", str(config[key])]

@@ -211,7 +211,8 @@ def test_drop_path_drops_per_region_in_training_only():
                                   attention_dropout_rate=0.1, dropout_rate=0.2)),
         (LGIFormerBlock, dict(hidden_dim=16, num_heads=2, intermediate_dim=24,
                               layer_norm_epsilon=1e-5, qv_bias=False, drop_path_rate=0.1,
-                              dropout_rate=0.2, attention_dropout_rate=0.3)),
+                              dropout_rate=0.2, attention_dropout_rate=0.3,
+                              memory_saving="full")),
         (LGIFormerRegionPartition, dict(token_grid=(4, 2, 6), region_size=(2, 1, 3))),
         (LGIFormerRegionMerge, dict(token_grid=(4, 2, 6), region_size=(2, 1, 3))),
     ],
@@ -226,9 +227,51 @@ def test_backbone_config_round_trip():
         LGIFormerBackbone, image_size=(48, 64), num_frames=8, patch_size=8, tubelet_size=4,
         hidden_dim=24, num_layers=3, num_heads=3, intermediate_dim=40, region_size=(1, 3, 4),
         layer_norm_epsilon=1e-5, return_region_tokens=True, qv_bias=False, drop_path_rate=0.1,
-        dropout_rate=0.2, attention_dropout_rate=0.3, num_channels=1, dtype="mixed_bfloat16",
-        name="lgi", trainable=False,
+        dropout_rate=0.2, attention_dropout_rate=0.3, num_channels=1, memory_saving=False,
+        dtype="mixed_bfloat16", name="lgi", trainable=False,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode, dropout_rate", [(True, 0.0), ("full", 0.0), ("full", 0.2)])
+def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(mode, dropout_rate):
+    """A training step (tokens and representative tokens in the loss, stochastic depth on)
+    has the same loss and gradient of every weight with the blocks' recomputation on and
+    off (to 1e-5), in graph mode; with dropout the same seeded masks both ways, which a
+    recomputed sublayer drawing its mask again would break."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 32, 32, 3)).astype("float32")
+    results = {}
+    for saving in (mode, False):
+        keras.utils.set_random_seed(0)
+        backbone = LGIFormerBackbone.from_preset(
+            "lgi_former_tiny", memory_saving=saving, dropout_rate=dropout_rate,
+            drop_path_rate=0.3, return_region_tokens=True,
+        )  # fmt: skip
+        blocks = [backbone.get_layer(f"blocks_{i}") for i in range(2)]
+        assert all(block.memory_saving == saving for block in blocks)
+
+        @tf.function
+        def step(x, backbone=backbone):
+            with tf.GradientTape() as tape:
+                out = backbone(x, training=True)
+                loss = tf.reduce_sum(tf.square(out["tokens"])) + tf.reduce_sum(
+                    tf.sin(out["region_tokens"])
+                )
+            return loss, tape.gradient(loss, backbone.trainable_variables)
+
+        results[saving] = step(tf.constant(x))
+    (loss, grads), (reference, reference_grads) = results[mode], results[False]
+    np.testing.assert_allclose(loss, reference, rtol=1e-5)
+    # Every weight: the tubelet embedding's 2, the representative tokens, and 32 per block
+    # (three attentions of q, kv, q / v biases and proj's 2; five norms; two MLP layers).
+    assert len(grads) == len(reference_grads) == 3 + 2 * 32
+    assert all(g is not None for g in grads)
+    for g, r in zip(grads, reference_grads, strict=True):  # float32 summation order aside
+        assert np.abs(g - r).max() <= 1e-5 * np.abs(r).max()
+
+
+def test_memory_saving_is_checked():
+    with pytest.raises(ValueError, match="memory_saving='most': choose True, False or 'full'"):
+        LGIFormerBackbone.from_preset("lgi_former_tiny", memory_saving="most")
 
 
 def test_partition_and_merge_are_inverse_and_group_by_region():

@@ -175,12 +175,20 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
     not_training = {"dataset", "output", "verbose", "export", "distribute", "shuffle_labels",
                     "force_resume", "backup_every_steps"}  # fmt: skip
     assert {k for k in demo if demo[k] == defaults[k]} == not_training
-    config = {**demo, "jit_compile": False}  # as train.py writes it: the resolved XLA choice
+    # As train.py writes config.json: the resolved XLA choice, and the decoder's settings
+    # with the flags' overrides applied (a dict: --decoder-memory-saving, --temporal-encoder).
+    config = {
+        **demo,
+        "arguments": dict(demo),
+        "jit_compile": False,
+        "decoder": train.resolve_decoder(train.parse_args(argv), "synthetic_faces"),
+    }
+    assert isinstance(config["decoder"], dict)
     control = vars(train.parse_args(bench.control_arguments(config, "runs/control", 3)))
     assert control.pop("shuffle_labels") == 3 and control.pop("output") == "runs/control"
     assert control.pop("jit_compile") == "off"
-    differing = {key for key in control if control[key] != config[key]}
-    assert differing == {"verbose"}, {key: (control[key], config[key]) for key in differing}
+    differing = {key for key in control if control[key] != demo[key]}
+    assert differing == {"verbose"}, {key: (control[key], demo[key]) for key in differing}
 
 
 def test_resume_conflicts_name_every_changed_training_setting():

@@ -44,6 +44,10 @@ class LGIFormerBackbone(Backbone):
             and each MLP.
         attention_dropout_rate: float. Attention-probability dropout.
         num_channels: int. Input channels.
+        memory_saving: True, False or `"full"`. In training, the blocks recompute their
+            attention sublayers, LayerNorm and GELU intermediates in the backward pass
+            instead of keeping them, `"full"` also the MLP's fc1 (`LGIFormerBlock`): the same
+            outputs and gradients, less memory (README, Speed). False keeps everything.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the global one if None.
         **kwargs: `name`, `trainable`.
 
@@ -60,7 +64,7 @@ class LGIFormerBackbone(Backbone):
         "image_size", "num_frames", "patch_size", "tubelet_size", "hidden_dim", "num_layers",
         "num_heads", "intermediate_dim", "region_size", "layer_norm_epsilon",
         "return_region_tokens", "qv_bias", "drop_path_rate", "dropout_rate",
-        "attention_dropout_rate", "num_channels",
+        "attention_dropout_rate", "num_channels", "memory_saving",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +85,7 @@ class LGIFormerBackbone(Backbone):
         dropout_rate=0.0,
         attention_dropout_rate=0.0,
         num_channels=3,
+        memory_saving=True,
         dtype=None,
         **kwargs,
     ):
@@ -105,6 +110,7 @@ class LGIFormerBackbone(Backbone):
                 drop_path_rate=drop_path_rate * i / max(num_layers - 1, 1),
                 dropout_rate=dropout_rate,
                 attention_dropout_rate=attention_dropout_rate,
+                memory_saving=memory_saving,
                 dtype=dtype,
                 name=f"blocks_{i}",
             )
@@ -143,6 +149,7 @@ class LGIFormerBackbone(Backbone):
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
         self.num_channels = num_channels
+        self.memory_saving = memory_saving
         self.token_grid = grid
         self.num_tokens = num_tokens
         self.num_regions = partition.num_regions

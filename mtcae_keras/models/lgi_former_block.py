@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from mtcae_keras.models.lgi_former_attention import LGIFormerAttention
+from mtcae_keras.models.videomae_layers import MEMORY_SAVING
+from mtcae_keras.models.videomae_layers import _gelu
 from mtcae_keras.models.videomae_layers import drop_path_layer
 
 
@@ -36,6 +38,12 @@ class LGIFormerBlock(keras.layers.Layer):
         drop_path_rate: float. Stochastic depth rate of this block.
         dropout_rate: float. Dropout after each attention projection and after the MLP.
         attention_dropout_rate: float. Dropout on attention probabilities.
+        memory_saving: True, False or `"full"`. In training, keep only the sublayers' inputs
+            for the backward pass and recompute the rest (`keras.remat`), as
+            `VideoMAEEncoderBlock` does: the three attention sublayers (their LayerNorms,
+            projections and probabilities; not where they have dropout, whose mask would be
+            drawn again), `norm2` and the GELU; `"full"` also the MLP's fc1. The same
+            outputs and gradients either way; False keeps everything.
         **kwargs: base layer arguments.
     """
 
@@ -49,9 +57,12 @@ class LGIFormerBlock(keras.layers.Layer):
         drop_path_rate=0.0,
         dropout_rate=0.0,
         attention_dropout_rate=0.0,
+        memory_saving=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if memory_saving not in MEMORY_SAVING:
+            raise ValueError(f"memory_saving={memory_saving!r}: choose True, False or 'full'.")
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
@@ -60,6 +71,7 @@ class LGIFormerBlock(keras.layers.Layer):
         self.drop_path_rate = drop_path_rate
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
+        self.memory_saving = memory_saving
 
     def build(self, input_shape):
         _, regions, size, width = input_shape
@@ -117,28 +129,51 @@ class LGIFormerBlock(keras.layers.Layer):
         def residual(x, update):
             return x + self.drop_path(update, training=training)
 
+        def local_attend(x):
+            return self.first_attn(self.first_attn_norm0(x), training=training)
+
+        def global_attend(region):
+            return self.second_attn(self.second_attn_norm0(region), training=training)
+
+        def local_global_attend(local, region):
+            context = self.third_attn_norm1(region)
+            return self.third_attn(self.third_attn_norm0(local), context, training=training)
+
+        def expand(x):
+            return _gelu(self.mlp_fc1(x))
+
+        norm2 = self.norm2
+        if self.memory_saving and training:
+            # What VideoMAEEncoderBlock recomputes, for the same reasons (see there).
+            if not (self.dropout_rate or self.attention_dropout_rate):
+                local_attend = keras.remat(local_attend)
+                global_attend = keras.remat(global_attend)
+                local_global_attend = keras.remat(local_global_attend)
+            norm2 = keras.remat(norm2)
+            if self.memory_saving == "full":
+                expand = keras.remat(expand)
+            else:
+                gelu = keras.remat(_gelu)
+
+                def expand(x):
+                    return gelu(self.mlp_fc1(x))
+
         # (1) Local: self-attention inside each region, its representative token included.
         x = ops.reshape(inputs, (-1, size, width))
-        x = residual(x, self.first_attn(self.first_attn_norm0(x), training=training))
+        x = residual(x, local_attend(x))
         x = ops.reshape(x, (-1, regions, size, width))
         # (2) Global: self-attention among the clip's representative tokens.
         region = x[:, :, 0]
-        region = residual(
-            region, self.second_attn(self.second_attn_norm0(region), training=training)
-        )
+        region = residual(region, global_attend(region))
         # (3) Local-global: every local token attends to the updated representative tokens.
         local = ops.reshape(x[:, :, 1:], (-1, regions * (size - 1), width))
-        context = self.third_attn_norm1(region)
-        local = residual(
-            local, self.third_attn(self.third_attn_norm0(local), context, training=training)
-        )
+        local = residual(local, local_global_attend(local, region))
         x = ops.concatenate(
             [region[:, :, None], ops.reshape(local, (-1, regions, size - 1, width))], axis=2
         )
         # (4) MLP on every token.
         x = ops.reshape(x, (-1, size, width))
-        y = ops.gelu(self.mlp_fc1(self.norm2(x)), approximate=False)
-        y = self.mlp_dropout(self.mlp_fc2(y), training=training)
+        y = self.mlp_dropout(self.mlp_fc2(expand(norm2(x))), training=training)
         return ops.reshape(residual(x, y), (-1, regions, size, width))
 
     def compute_output_shape(self, input_shape):
@@ -156,6 +191,7 @@ class LGIFormerBlock(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "dropout_rate": self.dropout_rate,
                 "attention_dropout_rate": self.attention_dropout_rate,
+                "memory_saving": self.memory_saving,
             }
         )
         return config
