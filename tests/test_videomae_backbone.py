@@ -207,3 +207,45 @@ def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(mode, dro
     assert all(g is not None for g in grads)
     for g, r in zip(grads, reference_grads, strict=True):  # float32 summation order aside
         assert np.abs(g - r).max() <= 1e-5 * np.abs(r).max()
+
+
+@pytest.mark.parametrize("block", ["videomae", "lgi_former"])
+@pytest.mark.parametrize(
+    "memory_saving, dropout_rate, training, recomputed",
+    [
+        (True, 0.0, True, ["attend", "norm2", "_gelu"]),
+        ("full", 0.0, True, ["attend", "norm2", "expand"]),
+        ("full", 0.1, True, ["norm2", "expand"]),  # a recomputed dropout would draw anew
+        ("full", 0.0, False, []),  # inference keeps nothing for a backward pass
+        (False, 0.0, True, []),
+    ],
+)  # fmt: skip
+def test_each_memory_saving_setting_recomputes_what_it_says(
+    monkeypatch, block, memory_saving, dropout_rate, training, recomputed
+):
+    """What the blocks hand to `keras.remat` (outputs and gradients are the same in every
+    setting, so only this tells "full" from True)."""
+    from mtcae_keras.models.lgi_former_block import LGIFormerBlock
+    from mtcae_keras.models.videomae_layers import VideoMAEEncoderBlock
+
+    wrapped = []
+
+    def remat(function):
+        wrapped.append(getattr(function, "name", getattr(function, "__name__", None)))
+        return function
+
+    if block == "videomae":
+        layer = VideoMAEEncoderBlock(16, 2, 24, memory_saving=memory_saving,
+                                     dropout_rate=dropout_rate)  # fmt: skip
+        x, attentions = np.zeros((1, 6, 16), "float32"), ["attend"]
+    else:
+        layer = LGIFormerBlock(16, 2, 24, memory_saving=memory_saving, dropout_rate=dropout_rate)
+        x = np.zeros((1, 2, 3, 16), "float32")
+        attentions = ["local_attend", "global_attend", "local_global_attend"]
+    layer.build(x.shape)
+    monkeypatch.setattr(keras, "remat", remat)
+    layer(x, training=training)
+    if "attend" in recomputed:
+        recomputed = attentions + recomputed[1:]
+    # Less VideoMAEAttention's own query chunks (`rematerialized_attention`, a lambda).
+    assert [name for name in wrapped if name != "<lambda>"] == recomputed

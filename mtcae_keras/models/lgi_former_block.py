@@ -5,8 +5,8 @@ from keras import ops
 
 from mtcae_keras.models.lgi_former_attention import LGIFormerAttention
 from mtcae_keras.models.videomae_layers import MEMORY_SAVING
-from mtcae_keras.models.videomae_layers import _gelu
 from mtcae_keras.models.videomae_layers import drop_path_layer
+from mtcae_keras.models.videomae_layers import rematerialized_sublayers
 
 
 @keras.saving.register_keras_serializable(package="mtcae_keras")
@@ -139,24 +139,15 @@ class LGIFormerBlock(keras.layers.Layer):
             context = self.third_attn_norm1(region)
             return self.third_attn(self.third_attn_norm0(local), context, training=training)
 
-        def expand(x):
-            return _gelu(self.mlp_fc1(x))
-
-        norm2 = self.norm2
-        if self.memory_saving and training:
-            # What VideoMAEEncoderBlock recomputes, for the same reasons (see there).
-            if not (self.dropout_rate or self.attention_dropout_rate):
-                local_attend = keras.remat(local_attend)
-                global_attend = keras.remat(global_attend)
-                local_global_attend = keras.remat(local_global_attend)
-            norm2 = keras.remat(norm2)
-            if self.memory_saving == "full":
-                expand = keras.remat(expand)
-            else:
-                gelu = keras.remat(_gelu)
-
-                def expand(x):
-                    return gelu(self.mlp_fc1(x))
+        # What VideoMAEEncoderBlock recomputes, for the same reasons (see there).
+        attentions, mlp_input = rematerialized_sublayers(
+            self.memory_saving if training else False,
+            self.dropout_rate or self.attention_dropout_rate,
+            [local_attend, global_attend, local_global_attend],
+            self.norm2,
+            self.mlp_fc1,
+        )
+        local_attend, global_attend, local_global_attend = attentions
 
         # (1) Local: self-attention inside each region, its representative token included.
         x = ops.reshape(inputs, (-1, size, width))
@@ -173,7 +164,7 @@ class LGIFormerBlock(keras.layers.Layer):
         )
         # (4) MLP on every token.
         x = ops.reshape(x, (-1, size, width))
-        y = self.mlp_dropout(self.mlp_fc2(expand(norm2(x))), training=training)
+        y = self.mlp_dropout(self.mlp_fc2(mlp_input(x)), training=training)
         return ops.reshape(residual(x, y), (-1, regions, size, width))
 
     def compute_output_shape(self, input_shape):

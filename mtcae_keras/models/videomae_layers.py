@@ -103,6 +103,40 @@ def _gelu(x):
     return ops.gelu(x, approximate=False)
 
 
+def rematerialized_sublayers(memory_saving, has_dropout, attentions, norm, fc1):
+    """A transformer block's attention sublayers and its `x -> GELU(fc1(norm(x)))`, with
+    what `memory_saving` (True, False or "full"; pass False outside training) recomputes in
+    the backward pass under `keras.remat` instead of keeping it.
+
+    Kept: only each sublayer's inputs. Recomputed: the attention sublayers (their
+    LayerNorms, projections and probabilities), the MLP's LayerNorm intermediates and the
+    GELU's (TensorFlow's gradient of the exact GELU keeps 4 tensors of the MLP's width);
+    "full" recomputes fc1 too. Sublayers with dropout inside (`has_dropout`) are not
+    recomputed, since their mask would be drawn again: then only the attention
+    probabilities are, where they have none. Returns `(attentions, mlp_input)`.
+    """
+
+    def expand(x):
+        return _gelu(fc1(x))
+
+    if memory_saving:
+        if not has_dropout:
+            attentions = [keras.remat(attention) for attention in attentions]
+        norm = keras.remat(norm)
+        if memory_saving == "full":
+            expand = keras.remat(expand)
+        else:
+            gelu = keras.remat(_gelu)
+
+            def expand(x):
+                return gelu(fc1(x))
+
+    def mlp_input(x):
+        return expand(norm(x))
+
+    return attentions, mlp_input
+
+
 def drop_path_layer(rate, dtype_policy):
     """Stochastic depth (keras_cv `DropPath`) at `rate`, or an `Identity` when it is 0.
 
@@ -391,34 +425,18 @@ class VideoMAEEncoderBlock(keras.layers.Layer):
         def attend(x):
             return self.attn(self.norm1(x), training=training)
 
-        def expand(x):
-            return _gelu(self.mlp_fc1(x))
-
-        norm2 = self.norm2
-        if self.memory_saving and training:
-            # Keep only the sublayers' inputs and recompute the rest in the backward pass:
-            # the attention sublayer (its LayerNorm, q / k / v, probabilities), the second
-            # LayerNorm's intermediates and the GELU's (TensorFlow's gradient of the exact
-            # GELU keeps 4 tensors of the MLP's width); "full" recomputes fc1 too. A
-            # sublayer with dropout inside is not recomputed (its mask would be drawn
-            # again): then only the attention probabilities are, where they have none.
-            if not (self.dropout_rate or self.attention_dropout_rate):
-                attend = keras.remat(attend)
-            norm2 = keras.remat(norm2)
-            if self.memory_saving == "full":
-                expand = keras.remat(expand)
-            else:
-                gelu = keras.remat(_gelu)
-
-                def expand(x):
-                    return gelu(self.mlp_fc1(x))
-
+        (attend,), mlp_input = rematerialized_sublayers(
+            self.memory_saving if training else False,
+            self.dropout_rate or self.attention_dropout_rate,
+            [attend],
+            self.norm2,
+            self.mlp_fc1,
+        )
         x = attend(inputs)
         if self.layer_scale_init_value is not None:
             x = x * ops.cast(self.gamma_1, x.dtype)
         x = inputs + self.drop_path(x, training=training)
-        y = expand(norm2(x))
-        y = self.mlp_dropout(y, training=training)
+        y = self.mlp_dropout(mlp_input(x), training=training)
         y = self.mlp_dropout(self.mlp_fc2(y), training=training)
         if self.layer_scale_init_value is not None:
             y = y * ops.cast(self.gamma_2, y.dtype)
