@@ -11,8 +11,13 @@ wall ms and CPU ms (all threads: `time.process_time`) per batch of 32, the best 
 - the pipeline built up stage by stage (read, shuffle, JPEG decode, flip, `to_model_io`), and
   beside it, as the reference measured in the same run, the two stages as they were before
   issue 19 (`tf.where` flip, normalisation broadcasting a `(3,)` constant);
+- the first step of a fresh model (compile, trace, one step), as it was (Keras' AdamW, whose
+  schedule is built once per decayed variable, and the optimizer's and metrics' variables
+  made inside the trace, which traces the step twice) and now (`CachedRateAdamW` and
+  `build_training_variables`, as `train.py`); one pass each;
 - `fit` on one batch held in memory (the step alone), and `fit` fed by the pipeline (both
-  sharing the cores, as in training).
+  sharing the cores, as in training), without and with the decoded clips cached in memory
+  (`--cache-clips`, on for the demo).
 
 CPU ms matter on this workplace's machines: on a slow day a 2-core VM gets less CPU time, and
 the wall time follows the CPU time the run needs. `--trace DIR` also writes a TensorFlow
@@ -129,6 +134,7 @@ def main():
     from mtcae_keras.data.input_pipeline import load_builder
     from mtcae_keras.data.input_pipeline import localisation_statistics
     from mtcae_keras.data.input_pipeline import make_fold_datasets
+    from mtcae_keras.training import build_training_variables
     from mtcae_keras.training import compile_mtcae_model
     from mtcae_keras.training import warmup_cosine_decay
 
@@ -137,23 +143,46 @@ def main():
     builder = load_builder("synthetic_faces", data_dir=args.data_dir, prepare=True)
     _, backbone = train.build_backbone(flags, builder.info)
     protocol = fold_protocol(builder, 0, "actors", 0.1, 0)
-    data = make_fold_datasets(
-        builder, 0, flags.batch_size, "imagenet", augment=flags.augment, protocol=protocol,
-        image_size=backbone.input.shape[2:4], num_frames=backbone.num_frames,
-    )  # fmt: skip
+    datasets = {}
+    for cache in (False, True):
+        datasets[cache] = make_fold_datasets(
+            builder, 0, flags.batch_size, "imagenet", augment=flags.augment, protocol=protocol,
+            image_size=backbone.input.shape[2:4], num_frames=backbone.num_frames, cache=cache,
+        )  # fmt: skip
+    data = datasets[False]
     statistics = localisation_statistics(builder, protocol["train"], augment=flags.augment,
                                          num_frames=backbone.num_frames)  # fmt: skip
     steps = int(data["train"].cardinality())
-    model = build_mtcae_model(backbone, "cascaded_vit", 6, decoder="tiny", freeze_encoder=False,
-                              target_statistics=statistics)  # fmt: skip
-    compile_mtcae_model(model, 6, warmup_cosine_decay(flags.lr, steps * flags.epochs),
-                        flags.weight_decay, jit_compile=args.jit_compile == "on")  # fmt: skip
+    schedule = warmup_cosine_decay(flags.lr, steps * flags.epochs)
+
+    def demo_model(optimizer=None, build=True):
+        model = build_mtcae_model(backbone, "cascaded_vit", 6, decoder="tiny",
+                                  freeze_encoder=False, target_statistics=statistics)  # fmt: skip
+        compile_mtcae_model(model, 6, schedule, flags.weight_decay, optimizer=optimizer,
+                            jit_compile=args.jit_compile == "on")  # fmt: skip
+        if build:
+            build_training_variables(model, data["train"].element_spec)
+        return model
 
     rows = pipeline_rows(builder, protocol, flags.batch_size, args.repeats)
+    # The first step: tracing (and XLA's compile) before any arithmetic, once per run.
+    first = tf.data.Dataset.from_tensors(next(iter(data["train"])))
+    for name, optimizer, build in (
+        ("first step, as before (Keras AdamW, variables made in the trace)",
+         keras.optimizers.AdamW(schedule, weight_decay=flags.weight_decay), False),
+        ("first step, now (CachedRateAdamW, build_training_variables)", None, True),
+    ):  # fmt: skip
+        wall, cpu = best_pass(
+            lambda o=optimizer, b=build: demo_model(o, b).fit(first, epochs=1, verbose=0), 1, 1
+        )
+        rows.append({"part": "training", "stage": name, "wall_ms": wall, "cpu_ms": cpu})
+    model = demo_model()
     held = tf.data.Dataset.from_tensors(next(iter(data["train"]))).repeat(steps)
     for name, dataset in (("fit on one batch held in memory (the step alone)", held),
-                          ("fit fed by the pipeline", data["train"])):  # fmt: skip
-        model.fit(dataset, epochs=1, verbose=0)  # trace and compile for this input
+                          ("fit fed by the pipeline, as before", data["train"]),
+                          ("fit fed by the pipeline, decoded clips cached (now)",
+                           datasets[True]["train"])):  # fmt: skip
+        model.fit(dataset, epochs=1, verbose=0)  # trace and compile; fills the cache
         wall, cpu = best_pass(lambda d=dataset: model.fit(d, epochs=1, verbose=0), steps,
                               args.repeats)  # fmt: skip
         rows.append({"part": "training", "stage": name, "wall_ms": wall, "cpu_ms": cpu})

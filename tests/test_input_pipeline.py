@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -284,6 +286,54 @@ def test_the_training_set_is_shuffled_encoded_and_in_the_same_order(tiny_builder
         ):
             np.testing.assert_array_equal(video.numpy(), expected.numpy())
             np.testing.assert_array_equal(targets["expression"], expected_targets["expression"])
+
+
+def test_cached_clips_are_read_once_and_shuffled_from_memory(tmp_path):
+    """`cache=True`: each epoch the whole training set in a fresh seeded order, as a
+    decode-cache-shuffle reference gives it; the validation clips as without the cache; and
+    once an epoch has passed, the files are not read again (moved away, the epochs come)."""
+    import glob
+
+    import tensorflow_datasets as tfds
+
+    from mtcae_keras.data.input_pipeline import decoded_bytes
+    from mtcae_keras.data.input_pipeline import fold_protocol
+    from mtcae_keras.data.input_pipeline import load_builder
+    from mtcae_keras.data.input_pipeline import make_fold_datasets
+    from mtcae_keras.data.input_pipeline import to_model_io
+
+    builder = load_builder("synthetic_faces", data_dir=str(tmp_path), config="tiny", prepare=True)
+    protocol = fold_protocol(builder, 0, "fold", 0.1, 5)
+    assert decoded_bytes(builder, protocol) == (18 + 6) * 16 * 32 * 32 * 3
+    cached = make_fold_datasets(builder, 0, batch_size=4, seed=5, protocol=protocol, cache=True)
+    plain = make_fold_datasets(builder, 0, batch_size=4, seed=5, protocol=protocol)
+    reference = builder.as_dataset(split="fold2+fold3+fold4", shuffle_files=False,
+                                   read_config=tfds.ReadConfig(shuffle_seed=5))  # fmt: skip
+    reference = reference.cache().shuffle(18, seed=5, reshuffle_each_iteration=True)
+    reference = reference.map(to_model_io).batch(4)
+    orders = []
+    for _ in range(2):
+        clips = []
+        for (video, targets, _), (expected, expected_targets, _) in zip(
+            cached["train"], reference, strict=True
+        ):
+            np.testing.assert_array_equal(video.numpy(), expected.numpy())
+            np.testing.assert_array_equal(targets["expression"], expected_targets["expression"])
+            clips += [round(float(clip.sum()), 1) for clip in video.numpy()]
+        orders.append(clips)
+        for (video, _, _), (expected, _, _) in zip(
+            cached["validation"], plain["validation"], strict=True
+        ):
+            np.testing.assert_array_equal(video.numpy(), expected.numpy())
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])
+    assert sorted(orders[0]) == sorted(_labels_by_video(plain["train"]))  # the same 18 clips
+
+    for path in glob.glob(os.path.join(builder.data_dir, "*.tfrecord*")):
+        os.rename(path, path + ".moved")
+    assert sum(len(video) for video, _, _ in cached["train"]) == 18
+    assert sum(len(video) for video, _, _ in cached["validation"]) == 6
+    with pytest.raises(tf.errors.NotFoundError):
+        sum(1 for _ in plain["train"])
 
 
 def test_replayed_epochs_give_a_resumed_run_the_order_of_its_epoch():

@@ -53,6 +53,7 @@ from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.hub import resolve_hub_name  # noqa: E402
 from mtcae_keras.pretraining import PretrainingTrainer  # noqa: E402
 from mtcae_keras.pretraining.reconstruction_targets import TARGETS  # noqa: E402
+from mtcae_keras.training import CachedRateAdamW  # noqa: E402
 from mtcae_keras.training import warmup_cosine_decay  # noqa: E402
 
 
@@ -324,9 +325,10 @@ def main(argv=None):
         warmup_fraction=args.warmup_epochs / max(args.epochs, 1),
     )
     with strategy.scope():
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay, beta_2=0.95)
+        optimizer = CachedRateAdamW(schedule, weight_decay=args.weight_decay, beta_2=0.95)
         if not multi_worker:
             pretrainer.compile(optimizer, jit_compile=jit_compile)
+            pretrainer.optimizer.build(pretrainer.trainable_variables)  # not in the traced step
     pretrainer_path = os.path.join(run_dir, "checkpoints", "pretrainer.keras")
     log_path = os.path.join(run_dir, "log.csv")
     if not resuming and os.path.exists(log_path):

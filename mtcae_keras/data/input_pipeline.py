@@ -658,6 +658,30 @@ def _decode_video(feature, example):
     return {**example, "video": tf.ensure_shape(video, (frames, *feature.shape[1:]))}
 
 
+def decoded_bytes(builder, protocol, parts=("train", "validation")):
+    """Memory the decoded clips of some parts of a protocol take (`make_fold_datasets(...,
+    cache=True)` holds those of `train` and `validation`): clips x the stored video's
+    uint8 size.
+
+    Args:
+        builder: a prepared TFDS builder with a `video` feature.
+        protocol: dict part -> `SplitSelection` (or split names), as `fold_protocol` gives.
+        parts: the parts counted.
+
+    Returns:
+        int bytes.
+    """
+    clip = int(np.prod(builder.info.features["video"].shape))
+    clips = 0
+    for part in parts:
+        selection = SplitSelection.of(protocol[part])
+        if selection.num_examples is not None:
+            clips += selection.num_examples
+        else:
+            clips += sum(builder.info.splits[name].num_examples for name in selection.splits)
+    return clips * clip
+
+
 def make_fold_datasets(
     builder,
     fold,
@@ -679,6 +703,7 @@ def make_fold_datasets(
     eval_offset=0.5,
     temporal_sampling="segment",
     frame_expression=False,
+    cache=False,
 ):
     """Train / validation / test `tf.data.Dataset`s of one cross-validation fold.
 
@@ -723,6 +748,13 @@ def make_fold_datasets(
             `phase` (every r-th frame); see `temporal_indices`.
         frame_expression: bool. The `expression` target per frame (`to_model_io`), for
             models of the `affect` task set.
+        cache: bool. Keep the decoded training and validation clips in memory after their
+            first pass (`tf.data.Dataset.cache`), so that later epochs skip the TFRecord read
+            and the JPEG decode; `decoded_bytes` says what that holds. The training clips
+            are then read in file order and shuffled after the cache, over the whole
+            training set (a fresh order every epoch, drawn from `seed` as before); frames
+            are sampled after it. The same clips, labels and augmentations, in another
+            order than without the cache.
 
     Returns:
         dict `train`, `validation`, `test` of batched, prefetched datasets.
@@ -745,15 +777,22 @@ def make_fold_datasets(
     stored = video_feature.shape[0]
     num_frames = num_frames or stored
     temporal_choices(stored, num_frames, temporal_sampling)  # a clear error, before any pipeline
+    decode = partial(_decode_video, video_feature)
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE}
     for part, selection in protocol.items():
         selection = SplitSelection.of(selection)
         training = part == "train"
+        cached = cache and part in ("train", "validation")
         if training:
             # Shuffle the encoded clips, decode after: a buffer of 512 decoded 16x224x224
             # clips would hold 1.2 GB; encoded, a few percent of that. The order is the same.
-            # The file order is seeded too: TFDS draws an unseeded one otherwise.
-            ds = read_selection(builder, selection, shuffle_files=True,
-                                read_config=tfds.ReadConfig(shuffle_seed=seed))  # fmt: skip
+            # The file order is seeded too: TFDS draws an unseeded one otherwise. Cached,
+            # the files are read in order (whenever the cache fills, it holds the same
+            # order) and the decoded clips shuffled from memory; not the encoded ones too
+            # (TFDS caches a small dataset read in order: `try_autocache`).
+            ds = read_selection(builder, selection, shuffle_files=not cached,
+                                read_config=tfds.ReadConfig(shuffle_seed=seed,
+                                                            try_autocache=False))  # fmt: skip
             if train_fraction is not None and train_fraction < 1.0:
                 subset, kept = labelled_subset_table(builder, selection, train_fraction, seed)
                 ds = ds.filter(lambda ex, subset=subset: subset.lookup(ex["clip_id"]) > 0)
@@ -761,16 +800,24 @@ def make_fold_datasets(
             if shuffle_labels is not None:
                 table = shuffled_label_table(builder, selection, shuffle_labels)
                 ds = ds.map(lambda ex, table=table: {**ex, "label": table.lookup(ex["clip_id"])})
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            buffer = shuffle_buffer
+            if cached:
+                ds = ds.map(decode, **parallel).cache()
+                buffer = int(ds.cardinality()) if int(ds.cardinality()) > 0 else shuffle_buffer
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
             if stored != num_frames:  # a random phase per clip and epoch
                 ds = ds.map(partial(random_temporal_jitter, frames=num_frames,
                                     sampling=temporal_sampling))  # fmt: skip
         else:
-            ds = read_selection(builder, selection)
+            ds = read_selection(builder, selection,
+                                read_config=tfds.ReadConfig(try_autocache=not cached))  # fmt: skip
+            if cached:
+                ds = ds.map(decode, **parallel).cache()
             if stored != num_frames:
                 ds = ds.map(partial(sample_frames, frames=num_frames, offset=eval_offset,
                                     sampling=temporal_sampling))  # fmt: skip
-        ds = ds.map(partial(_decode_video, video_feature), num_parallel_calls=tf.data.AUTOTUNE)
+        if not cached:
+            ds = ds.map(decode, **parallel)
         if training:
             for name in AUGMENTATIONS:  # a fixed order, whatever the order asked
                 if name in augment:
