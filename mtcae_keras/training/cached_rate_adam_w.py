@@ -14,7 +14,7 @@ class CachedRateAdamW(keras.optimizers.AdamW):
     CPU cores (issue 19; `bench/demo_profile.py`). This optimizer evaluates the schedule
     once at the start of `apply`, before any variable is touched, and hands that value to
     the weight decay and the update alike. The iteration count is the same at every read
-    of a step, so the updates are the same, bit for bit (`tests/test_compile.py`).
+    of a step, so the updates are the same, bit for bit (`tests/test_cached_rate_adam_w.py`).
 
     Args: as `keras.optimizers.AdamW`.
     """
