@@ -31,7 +31,7 @@ _COPIED = ("dataset", "dataset_config", "fold", "strategy", "encoder", "encoder_
            "batch_size", "lr", "weight_decay", "lr_schedule", "normalization", "mixed_precision",
            "monitor", "lr_patience", "stop_patience", "seed", "data_dir",
            "train_fraction", "validation", "validation_share", "clip_frames",
-           "temporal_sampling", "temporal_encoder")  # fmt: skip
+           "temporal_sampling", "temporal_encoder", "cache_clips")  # fmt: skip
 _SWITCHES = ("freeze_encoder", "standardize_targets", "decay_exclusions")
 # train.py flag -> its config.json key, where they differ (`tasks` there is the task list).
 _RENAMED = {"tasks": "task_set"}

@@ -162,7 +162,7 @@ def test_the_shuffled_label_control_repeats_every_setting_of_the_demo_run():
             "--freeze-encoder", "--epochs", "7", "--batch-size", "8", "--lr", "0.002",
             "--lr-schedule", "plateau", "--weight-decay", "0.01", "--normalization", "notebook",
             "--augment", "translate", "--no-standardize-targets", "--decay-exclusions",
-            "--mixed-precision", "off",
+            "--mixed-precision", "off", "--cache-clips", "off",
             "--jit-compile", "on", "--monitor", "loss", "--lr-patience", "3",
             "--stop-patience", "4", "--seed", "5", "--data-dir", "runs/tfds",
             "--train-fraction", "0.5", "--validation", "test", "--validation-share", "0.2",

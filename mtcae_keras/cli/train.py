@@ -526,9 +526,10 @@ def main(argv=None):
               "result of this run is optimistic (marked so in its metrics).",
               file=sys.stderr)  # fmt: skip
     cache_size = decoded_bytes(builder, protocol)
-    if args.cache_clips == "auto":
-        args.cache_clips = "on" if cache_size <= CACHE_BUDGET_BYTES else "off"
-    if args.cache_clips == "on":
+    cache_clips = args.cache_clips
+    if cache_clips == "auto":
+        cache_clips = "on" if cache_size <= CACHE_BUDGET_BYTES else "off"
+    if cache_clips == "on":
         print(f"caching the decoded training and validation clips: {cache_size / 1e9:.2f} GB")
     data = make_fold_datasets(
         builder, args.fold, args.batch_size, args.normalization, tasks, seed=args.seed,
@@ -536,7 +537,7 @@ def main(argv=None):
         image_size=backbone.input.shape[2:4], train_fraction=args.train_fraction,
         protocol=protocol, num_frames=backbone.num_frames,
         temporal_sampling=args.temporal_sampling, frame_expression=args.task_set == "affect",
-        cache=args.cache_clips == "on",
+        cache=cache_clips == "on",
     )  # fmt: skip
 
     # 3. Model, compiled with the paper's losses and AdamW.
@@ -594,6 +595,7 @@ def main(argv=None):
         "tasks": list(tasks),
         "precision": precision,
         "jit_compile": jit_compile,
+        "cache_clips": cache_clips,
         "replicas": strategy.num_replicas_in_sync,
         "trainable_params": int(sum(w.numpy().size for w in model.trainable_weights)),
         "total_params": int(model.count_params()),
