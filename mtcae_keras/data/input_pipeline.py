@@ -803,7 +803,8 @@ def make_fold_datasets(
             buffer = shuffle_buffer
             if cached:
                 ds = ds.map(decode, **parallel).cache()
-                buffer = int(ds.cardinality()) if int(ds.cardinality()) > 0 else shuffle_buffer
+                known = int(ds.cardinality())  # the whole set; unknown: the usual buffer
+                buffer = known if known > 0 else shuffle_buffer
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
             if stored != num_frames:  # a random phase per clip and epoch
                 ds = ds.map(partial(random_temporal_jitter, frames=num_frames,
