@@ -1,4 +1,5 @@
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -358,14 +359,14 @@ def test_replayed_epochs_give_a_resumed_run_the_order_of_its_epoch():
 
 
 @pytest.mark.parametrize("known_length", [True, False])
-def test_replayed_epochs_reach_keras_fit(known_length):
-    """`fit` iterates the same dataset object, so `train.py`'s replay before a resumed `fit`
-    gives its first epoch the order of the epoch it resumes."""
+def test_repeat_for_fit_gives_fit_one_iterator_and_the_epochs_their_orders(known_length):
+    """`train.py` fits `repeat_for_fit`'s dataset: with a known length `fit` makes one
+    iterator (not two per epoch), its epochs get the orders of successive iterators over the
+    dataset, and a resumed run's first epoch gets the order of the epoch it resumes."""
     import keras
     import tensorflow as tf
 
-    from mtcae_keras.data.input_pipeline import fit_iterators
-    from mtcae_keras.data.input_pipeline import replay_epochs
+    from mtcae_keras.data.input_pipeline import repeat_for_fit
 
     class Recorder(keras.Model):  # logs the first value of each batch instead of training
         def train_step(self, data):
@@ -382,25 +383,39 @@ def test_replayed_epochs_reach_keras_fit(known_length):
         def on_train_batch_end(self, batch, logs=None):
             self.epochs[-1].append(float(logs["first"]))
 
-    def fit(skip, epochs):
+    def batches(skip=0):
         dataset = tf.data.Dataset.range(24).map(lambda v: tf.cast(v, tf.float32)[None])
         if not known_length:
             dataset = dataset.filter(lambda v: True)
         dataset = dataset.shuffle(24, seed=2, reshuffle_each_iteration=True).batch(4)
         dataset = dataset.map(lambda x: (x, x))
         assert (int(dataset.cardinality()) >= 0) == known_length
-        replay_epochs(dataset, fit_iterators(dataset, skip))
+        return dataset
+
+    def fit(skip, epochs):
+        dataset, steps = repeat_for_fit(batches(), skip)
+        assert steps == (6 if known_length else None)
         inputs = keras.Input((1,))
         model = Recorder(inputs, keras.layers.Dense(1)(inputs))
         model.compile(jit_compile=False)
-        batches = Batches()
-        model.fit(dataset, epochs=epochs, verbose=0, callbacks=[batches])
-        return batches.epochs
+        recorder = Batches()
+        made = []
+        iterate = type(dataset).__iter__
+        with mock.patch.object(type(dataset), "__iter__",
+                               lambda self: made.append(1) or iterate(self)):  # fmt: skip
+            model.fit(dataset, steps_per_epoch=steps, epochs=epochs, verbose=0,
+                      callbacks=[recorder])  # fmt: skip
+        assert len(made) == (1 if known_length else epochs)
+        return recorder.epochs
 
+    plain = batches()
+    successive = [[float(x[0, 0]) for x, _ in plain] for _ in range(3)]
     uninterrupted = fit(0, 3)
-    assert uninterrupted[0] != uninterrupted[2]
+    assert uninterrupted == successive and uninterrupted[0] != uninterrupted[2]
     assert fit(2, 1) == uninterrupted[2:]
     assert fit(1, 2) == uninterrupted[1:]
+    with pytest.raises(ValueError, match="finite dataset"):
+        repeat_for_fit(plain.repeat())
 
 
 def test_a_labelled_fraction_is_stratified_seeded_and_training_only(tiny_builder):

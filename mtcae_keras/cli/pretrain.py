@@ -45,10 +45,9 @@ from mtcae_keras.cli.train import resume_conflicts  # noqa: E402
 from mtcae_keras.data.input_pipeline import NORMALIZATIONS  # noqa: E402
 from mtcae_keras.data.input_pipeline import build_command  # noqa: E402
 from mtcae_keras.data.input_pipeline import builder_fold_splits  # noqa: E402
-from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_pretraining_dataset  # noqa: E402
-from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
+from mtcae_keras.data.input_pipeline import repeat_for_fit  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.hub import resolve_hub_name  # noqa: E402
 from mtcae_keras.pretraining import PretrainingTrainer  # noqa: E402
@@ -353,8 +352,9 @@ def main(argv=None):
             keras.callbacks.CSVLogger(log_path, append=True),
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         ]
-        replay_epochs(data, fit_iterators(data, completed_epochs(backup_dir)))
-        pretrainer.fit(data, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose)
+        train_data, steps = repeat_for_fit(data, completed_epochs(backup_dir))
+        pretrainer.fit(train_data, steps_per_epoch=steps, epochs=args.epochs,
+                       callbacks=callbacks, verbose=args.verbose)  # fmt: skip
     print(f"pre-trained in {time.time() - start:.0f} s")
 
     # 6. The encoder, as train.py --encoder takes it, and a reconstruction figure.

@@ -33,12 +33,11 @@ from mtcae_keras.data.input_pipeline import TEMPORAL_SAMPLINGS  # noqa: E402
 from mtcae_keras.data.input_pipeline import VALIDATION_PROTOCOLS  # noqa: E402
 from mtcae_keras.data.input_pipeline import build_command  # noqa: E402
 from mtcae_keras.data.input_pipeline import decoded_bytes  # noqa: E402
-from mtcae_keras.data.input_pipeline import fit_iterators  # noqa: E402
 from mtcae_keras.data.input_pipeline import fold_protocol  # noqa: E402
 from mtcae_keras.data.input_pipeline import load_builder  # noqa: E402
 from mtcae_keras.data.input_pipeline import localisation_statistics  # noqa: E402
 from mtcae_keras.data.input_pipeline import make_fold_datasets  # noqa: E402
-from mtcae_keras.data.input_pipeline import replay_epochs  # noqa: E402
+from mtcae_keras.data.input_pipeline import repeat_for_fit  # noqa: E402
 from mtcae_keras.data.input_pipeline import temporal_choices  # noqa: E402
 from mtcae_keras.models.encoders import file_digest  # noqa: E402
 from mtcae_keras.models.encoders import is_encoder_preset  # noqa: E402
@@ -680,11 +679,12 @@ def main(argv=None):
         if not trainer.is_chief:
             return 0
     else:
-        # The epochs done draw their shuffled orders again: epoch k must not see epoch 0's.
-        done = completed_epochs(backup_dir)
-        replay_epochs(data["train"], fit_iterators(data["train"], done))
+        # One iterator for the whole fit (no stall at each epoch's start); the epochs done
+        # draw their shuffled orders again: epoch k must not see epoch 0's.
+        train_data, steps = repeat_for_fit(data["train"], completed_epochs(backup_dir))
         model.fit(
-            data["train"],
+            train_data,
+            steps_per_epoch=steps,
             validation_data=data["validation"],
             epochs=args.epochs,
             callbacks=callbacks,

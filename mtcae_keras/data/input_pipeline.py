@@ -846,8 +846,8 @@ def replay_epochs(dataset, epochs, iterators_per_epoch=1):
     would replay epoch 0's order unless the earlier draws are made first. Creating an
     iterator draws the order and reads nothing (the shuffle buffer fills on the first
     element), so this is cheap; `tf.distribute`'s iterators share the dataset's seed
-    generator. A custom loop makes one iterator per epoch; Keras `fit` makes more
-    (`fit_iterators`).
+    generator. A custom loop makes one iterator per epoch, as `fit` does over
+    `repeat_for_fit`'s dataset.
 
     Args:
         dataset: a `tf.data.Dataset`.
@@ -859,14 +859,36 @@ def replay_epochs(dataset, epochs, iterators_per_epoch=1):
     return dataset
 
 
-def fit_iterators(dataset, epochs):
-    """Iterators Keras 3 `fit` (3.15) has created over `dataset` after `epochs` whole epochs.
+def repeat_for_fit(dataset, completed_epochs=0):
+    """`dataset` repeated, with its batches per epoch: one iterator for a whole Keras `fit`.
 
-    With a known number of batches it makes one at the start of every epoch and another at
-    the end of it (`EpochIterator._enumerate_iterator`); with an unknown one, only the first.
-    `tests/test_input_pipeline.py` pins this against `fit`.
+    Over a dataset of known length, Keras 3 `fit` (3.15) makes a new iterator at the start of
+    every epoch and another at its end (`EpochIterator._enumerate_iterator`), which the next
+    epoch drops unused. Dropping it waited for one of tf.data's threads: in 3-4 of the
+    demo's 20 epochs the first batch came 2-7 s late, both cores idle (caught with `py-spy`
+    in `RootDataset::Iterator::~Iterator`). Repeated, with `steps_per_epoch`, `fit` keeps
+    one iterator, and the epochs' orders are those of successive iterators over `dataset`:
+    each pass of the repeat draws the next order from the shuffle's seed as a new iterator
+    would. A dataset of unknown length is returned as it is (`fit` then makes one iterator
+    per epoch, when the last one runs out). Either way `completed_epochs` orders are drawn
+    first (`replay_epochs`), so a resumed run's first epoch gets the order of the epoch it
+    resumes.
+
+    Args:
+        dataset: a finite `tf.data.Dataset` of batches (`make_fold_datasets(...)["train"]`).
+        completed_epochs: int. Epochs an interrupted run has finished.
+
+    Returns:
+        `(dataset, steps_per_epoch)` for `model.fit(dataset, steps_per_epoch=...)`;
+        `steps_per_epoch` is None for a dataset of unknown length.
     """
-    return 2 * epochs if int(dataset.cardinality()) >= 0 else epochs
+    replay_epochs(dataset, completed_epochs)
+    steps = int(dataset.cardinality())
+    if steps == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("repeat_for_fit takes a finite dataset (one epoch); this one repeats.")
+    if steps < 0:
+        return dataset, None
+    return dataset.repeat(), steps
 
 
 def make_pretraining_dataset(
