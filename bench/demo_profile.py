@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+import types
 from functools import partial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,16 +117,14 @@ def pipeline_rows(builder, protocol, batch_size, repeats):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.path.join(ROOT, "runs", "tfds"))
-    parser.add_argument("--jit-compile", choices=["on", "off"], default="off",
-                        help="train.py's choice for synthetic_faces: off")  # fmt: skip
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--trace", help="also write a TF profiler trace of 10 steps here")
-    parser.add_argument("--output", help="write the rows as JSON")
-    args = parser.parse_args()
+def demo_setup(data_dir, jit_compile=False):
+    """The demo's data, protocol and model as `train.py --dataset synthetic_faces` makes them.
 
+    Returns a namespace: `flags` (train.py's defaults), `builder`, `protocol` (fold 0,
+    validation actors), `datasets` (`{cache: make_fold_datasets(...)}` for False and True),
+    `steps` (training batches), `schedule`, and `demo_model(optimizer=None, build=True)`,
+    which builds and compiles a fresh model (`build`: `build_training_variables` first).
+    """
     import keras
 
     from mtcae_keras import build_mtcae_model
@@ -138,9 +137,9 @@ def main():
     from mtcae_keras.training import compile_mtcae_model
     from mtcae_keras.training import warmup_cosine_decay
 
-    flags = train.parse_args(["--dataset", "synthetic_faces", "--data-dir", args.data_dir])
+    flags = train.parse_args(["--dataset", "synthetic_faces", "--data-dir", data_dir])
     keras.utils.set_random_seed(0)
-    builder = load_builder("synthetic_faces", data_dir=args.data_dir, prepare=True)
+    builder = load_builder("synthetic_faces", data_dir=data_dir, prepare=True)
     _, backbone = train.build_backbone(flags, builder.info)
     protocol = fold_protocol(builder, 0, "actors", 0.1, 0)
     datasets = {}
@@ -149,20 +148,41 @@ def main():
             builder, 0, flags.batch_size, "imagenet", augment=flags.augment, protocol=protocol,
             image_size=backbone.input.shape[2:4], num_frames=backbone.num_frames, cache=cache,
         )  # fmt: skip
-    data = datasets[False]
     statistics = localisation_statistics(builder, protocol["train"], augment=flags.augment,
                                          num_frames=backbone.num_frames)  # fmt: skip
-    steps = int(data["train"].cardinality())
+    steps = int(datasets[False]["train"].cardinality())
     schedule = warmup_cosine_decay(flags.lr, steps * flags.epochs)
 
     def demo_model(optimizer=None, build=True):
         model = build_mtcae_model(backbone, "cascaded_vit", 6, decoder="tiny",
                                   freeze_encoder=False, target_statistics=statistics)  # fmt: skip
         compile_mtcae_model(model, 6, schedule, flags.weight_decay, optimizer=optimizer,
-                            jit_compile=args.jit_compile == "on")  # fmt: skip
+                            jit_compile=jit_compile)  # fmt: skip
         if build:
-            build_training_variables(model, data["train"].element_spec)
+            build_training_variables(model, datasets[False]["train"].element_spec)
         return model
+
+    return types.SimpleNamespace(flags=flags, builder=builder, protocol=protocol,
+                                 datasets=datasets, steps=steps, schedule=schedule,
+                                 demo_model=demo_model)  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.path.join(ROOT, "runs", "tfds"))
+    parser.add_argument("--jit-compile", choices=["on", "off"], default="off",
+                        help="train.py's choice for synthetic_faces: off")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trace", help="also write a TF profiler trace of 10 steps here")
+    parser.add_argument("--output", help="write the rows as JSON")
+    args = parser.parse_args()
+
+    import keras
+
+    setup = demo_setup(args.data_dir, args.jit_compile == "on")
+    flags, builder, protocol = setup.flags, setup.builder, setup.protocol
+    datasets, schedule, demo_model = setup.datasets, setup.schedule, setup.demo_model
+    data, steps = datasets[False], setup.steps
 
     rows = pipeline_rows(builder, protocol, flags.batch_size, args.repeats)
     # The first step: tracing (and XLA's compile) before any arithmetic, once per run.

@@ -6,9 +6,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from mtcae_keras.data.features import multitask_features
+from mtcae_keras.data.rendered_clips import rendered_clips
 from mtcae_keras.data.synthetic_face_renderer import ACTION_UNITS
 from mtcae_keras.data.synthetic_face_renderer import CLASS_NAMES
-from mtcae_keras.data.synthetic_face_renderer import SyntheticFaceRenderer
 
 
 @dataclasses.dataclass
@@ -148,25 +148,25 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _generate_examples(self, actors):
         config = self.builder_config
-        renderer = SyntheticFaceRenderer(config.image_size, config.num_frames, config.seed)
-        for actor in actors:
-            for label in CLASS_NAMES:
-                for clip in range(config.clips_of(label)):
-                    example = renderer.render(actor, label, clip)
-                    clip_id = f"S{actor:03d}_{label}_{clip:02d}"
-                    yield (
-                        clip_id,
-                        {
-                            "video": example["video"],
-                            "boxes": example["boxes"],
-                            "landmarks": example["landmarks"],
-                            "face_found": example["face_found"],
-                            "label": label,
-                            "actor": f"S{actor:03d}",
-                            "clip_id": clip_id,
-                            "intensity": np.float32(example["strength"]),
-                            "valence": example["valence"],
-                            "arousal": example["arousal"],
-                            "action_units": example["action_units"].astype(np.int8),
-                        },
-                    )
+        jobs = [(actor, label, clip) for actor in actors for label in CLASS_NAMES
+                for clip in range(config.clips_of(label))]  # fmt: skip
+        drawn = rendered_clips(config.image_size, config.num_frames, config.seed, jobs)
+        with drawn as examples:
+            for (actor, label, clip), example in zip(jobs, examples, strict=True):
+                clip_id = f"S{actor:03d}_{label}_{clip:02d}"
+                yield (
+                    clip_id,
+                    {
+                        "video": example["video"],
+                        "boxes": example["boxes"],
+                        "landmarks": example["landmarks"],
+                        "face_found": example["face_found"],
+                        "label": label,
+                        "actor": f"S{actor:03d}",
+                        "clip_id": clip_id,
+                        "intensity": np.float32(example["strength"]),
+                        "valence": example["valence"],
+                        "arousal": example["arousal"],
+                        "action_units": example["action_units"].astype(np.int8),
+                    },
+                )

@@ -1,7 +1,9 @@
 """Tests of the synthetic_faces builder and its renderer's labels."""
 
 import hashlib
+import multiprocessing
 import os
+from unittest import mock
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -65,13 +67,23 @@ def test_expression_unfolds_from_neutral():
     assert corner_height(sad[-1]) > corner_height(sad[0]) + 0.02
 
 
-def test_generation_is_deterministic(tmp_path):
-    digests = []
-    for run in ("a", "b"):
-        builder = synthetic_faces_dataset_builder.Builder(
-            config="tiny", data_dir=str(tmp_path / run)
-        )
-        builder.download_and_prepare()
+def test_generation_is_deterministic_in_one_process_or_drawn_by_workers(tmp_path):
+    """Two builds give the same bytes: one drawn in this process, one by forked workers."""
+    from mtcae_keras.data import rendered_clips as module
+
+    digests, pools = [], []
+    for run, min_clips in (("a", 10**9), ("b", 1)):  # b: every split through a pool
+        contexts = mock.Mock(wraps=multiprocessing.get_context)
+        with (
+            mock.patch.object(module, "POOL_MIN_CLIPS", min_clips),
+            mock.patch.object(module.os, "sched_getaffinity", return_value={0, 1}),
+            mock.patch.object(module.multiprocessing, "get_context", contexts),
+        ):
+            builder = synthetic_faces_dataset_builder.Builder(
+                config="tiny", data_dir=str(tmp_path / run)
+            )
+            builder.download_and_prepare()
+        pools.append([call.args for call in contexts.call_args_list])
         folder = builder.data_dir
         records = sorted(f for f in os.listdir(folder) if ".tfrecord" in f)
         digest = hashlib.sha256()
@@ -79,6 +91,7 @@ def test_generation_is_deterministic(tmp_path):
             with open(os.path.join(folder, name), "rb") as file:
                 digest.update(file.read())
         digests.append((records, digest.hexdigest()))
+    assert pools == [[], [("fork",)] * 5]  # one pool of workers per split in run b
     assert digests[0] == digests[1]
     assert len(digests[0][0]) == 5
 
