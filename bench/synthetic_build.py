@@ -63,6 +63,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--output", help="write the rows as JSON")
     args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if cores < 2:  # rendered_clips draws in this process then: both rows would be the same
+        sys.exit(f"{cores} core: the builder draws in one process here; nothing to compare.")
 
     rows = []
     with tempfile.TemporaryDirectory() as root:

@@ -383,7 +383,7 @@ def test_repeat_for_fit_gives_fit_one_iterator_and_the_epochs_their_orders(known
         def on_train_batch_end(self, batch, logs=None):
             self.epochs[-1].append(float(logs["first"]))
 
-    def batches(skip=0):
+    def batches():
         dataset = tf.data.Dataset.range(24).map(lambda v: tf.cast(v, tf.float32)[None])
         if not known_length:
             dataset = dataset.filter(lambda v: True)

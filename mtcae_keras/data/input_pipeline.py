@@ -862,17 +862,17 @@ def replay_epochs(dataset, epochs, iterators_per_epoch=1):
 def repeat_for_fit(dataset, completed_epochs=0):
     """`dataset` repeated, with its batches per epoch: one iterator for a whole Keras `fit`.
 
-    Over a dataset of known length, Keras 3 `fit` (3.15) makes a new iterator at the start of
-    every epoch and another at its end (`EpochIterator._enumerate_iterator`), which the next
-    epoch drops unused. Dropping it waited for one of tf.data's threads: in 3-4 of the
-    demo's 20 epochs the first batch came 2-7 s late, both cores idle (caught with `py-spy`
-    in `RootDataset::Iterator::~Iterator`). Repeated, with `steps_per_epoch`, `fit` keeps
-    one iterator, and the epochs' orders are those of successive iterators over `dataset`:
-    each pass of the repeat draws the next order from the shuffle's seed as a new iterator
-    would. A dataset of unknown length is returned as it is (`fit` then makes one iterator
-    per epoch, when the last one runs out). Either way `completed_epochs` orders are drawn
-    first (`replay_epochs`), so a resumed run's first epoch gets the order of the epoch it
-    resumes.
+    Over a dataset of known length, Keras 3 `fit` (3.15) makes a new iterator at the start
+    of every epoch and another at its end (`EpochIterator._enumerate_iterator`), which the
+    next epoch drops unused. Dropping it waited for tf.data's autotuning thread: in 4-6 of
+    the demo's 20 epochs the first batch came 2-7 s late, both cores idle (`py-spy` caught
+    it in `RootDataset::Iterator::~Iterator`; with autotuning off it never stalled).
+    Repeated, with `steps_per_epoch`, `fit` keeps one iterator, and the epochs' orders are
+    those of successive iterators over `dataset`: each pass of the repeat draws the next
+    order from the shuffle's seed as a new iterator would. A dataset of unknown length is
+    returned as it is (`fit` then makes one iterator per epoch, when the last one runs out).
+    Either way `completed_epochs` orders are drawn first (`replay_epochs`), so a resumed
+    run's first epoch gets the order of the epoch it resumes.
 
     Args:
         dataset: a finite `tf.data.Dataset` of batches (`make_fold_datasets(...)["train"]`).
