@@ -137,12 +137,15 @@ def write_rows(path, rows):
 
 
 def run_measurements(specs, script):
-    """Runs `script --one SPEC` in a subprocess per spec; returns the rows it printed."""
+    """Runs `script --one SPEC` in a subprocess per spec; returns the rows it printed. A spec
+    with a `tree` (another checkout of this repository) runs that checkout's `script`."""
     rows = []
     for spec in specs:
+        tree = spec.get("tree") or ROOT
         result = subprocess.run(
-            [sys.executable, script, "--one", json.dumps(spec)],
-            capture_output=True, text=True, cwd=ROOT,
+            [sys.executable, os.path.join(tree, os.path.relpath(script, ROOT)), "--one",
+             json.dumps(spec)],
+            capture_output=True, text=True, cwd=tree,
         )  # fmt: skip
         lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
         if result.returncode or not lines:
@@ -175,6 +178,13 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compile",
+        nargs="+",
+        default=["graph", "xla"],
+        choices=["graph", "xla"],
+        help="ours in graph mode, under XLA, or both",
+    )
     parser.add_argument("--bf16", action="store_true", help="also measure mixed_bfloat16")
     parser.add_argument(
         "--memory-saving",
@@ -184,6 +194,19 @@ def main(argv=None):
         help="train mode: also measure ours with these VideoMAEBackbone(memory_saving=...)"
         " settings beside the default (off: keep everything, as before issue 19; full: also"
         " recompute fc1)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also measure ours (the memory-saving rows) from DIR, another checkout of this"
+        " repository (e.g. `git worktree add /tmp/before HEAD~1`): rows marked 'before'",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every row this many times, in reverse order on every other round (the"
+        " machine's drift then weighs on both sides of a comparison alike)",
     )
     parser.add_argument("--output", help="write the rows as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -206,8 +229,15 @@ def main(argv=None):
          "repeats": args.repeats, "threads": threads, "memory_saving": saving}
         for size in args.sizes for mode in args.modes for batch in args.batch_sizes
         for framework, jit, dtype, saving in variants
-        if saving is True or mode == "train"  # inference keeps nothing for a backward pass
+        if (saving is True or mode == "train")  # inference keeps nothing for a backward pass
+        and (framework == "torch" or ("xla" if jit else "graph") in args.compile)
     ]  # fmt: skip
+    if args.before:
+        before = os.path.abspath(args.before)
+        specs += [{**spec, "tree": before} for spec in specs
+                  if spec["framework"] == "keras" and spec["memory_saving"]]  # fmt: skip
+    specs = [{**spec, "round": r} for r in range(args.rounds)
+             for spec in (specs[::-1] if r % 2 else specs)]  # fmt: skip
     rows = run_measurements(specs, __file__)
 
     print(f"\nVideoMAE encoder, {args.frames}x{args.image_size}x{args.image_size}, "
@@ -221,13 +251,18 @@ def main(argv=None):
                 group = [
                     r for r in rows if (r["size"], r["mode"], r["batch"]) == (size, mode, batch)
                 ]
-                torch_row = next((r for r in group if r["framework"] == "torch"), None)
                 for r in group:
+                    torch_row = next((t for t in group if t["framework"] == "torch"
+                                      and t.get("round") == r.get("round")), None)  # fmt: skip
                     name = "torch (SDPA)" if r["framework"] == "torch" else (
                         f"keras {'XLA' if r['jit'] else 'graph'} {r['dtype']}")  # fmt: skip
                     saving = r.get("memory_saving", True)
                     if r["framework"] == "keras" and saving is not True:
                         name += f", memory saving {saving or 'off'}"
+                    if r.get("tree"):
+                        name += ", before"
+                    if args.rounds > 1:
+                        name += f", round {r['round'] + 1}"
                     nan = float("nan")
                     ratio = r["clips_per_s"] / torch_row["clips_per_s"] if torch_row else nan
                     memory = r["peak_mb"] / torch_row["peak_mb"] if torch_row else nan

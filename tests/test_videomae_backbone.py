@@ -154,19 +154,27 @@ def test_backbone_config_keeps_every_argument():
     )  # fmt: skip
 
 
-def test_rematerialized_attention_in_chunks_equals_the_plain_one_and_its_gradients():
-    from mtcae_keras.models.videomae_layers import attention_probabilities_context
-    from mtcae_keras.models.videomae_layers import rematerialized_attention
+@pytest.mark.parametrize("recompute", ["rematerialized_attention", "recomputed_attention"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_memory_saving_attention_in_chunks_equals_the_plain_one_and_its_gradients(
+    recompute, jit_compile
+):
+    """Both memory-saving attentions, in query chunks of 4 + 4 + 3, against the plain
+    einsum / softmax / einsum: outputs and the gradients of queries, keys and values, in
+    graph mode and under XLA. A wrong written-out gradient (`recomputed_attention`'s softmax
+    backward, its scale, a chunk's key / value share) breaks it."""
+    from mtcae_keras.models import videomae_layers
 
+    attention = getattr(videomae_layers, recompute)
     rng = np.random.default_rng(0)
     q, k, v = (tf.constant(rng.standard_normal((2, n, 3, 8)), tf.float32) for n in (11, 7, 7))
 
-    @tf.function  # graph mode: where remat changes what the backward pass keeps
+    @tf.function(jit_compile=jit_compile)  # graph mode: where the backward pass keeps less
     def both(q, k, v):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([q, k, v])
-            plain = attention_probabilities_context(q, k, v, 0.3)
-            chunked = rematerialized_attention(q, k, v, 0.3, chunk_size=4)  # 4 + 4 + 3
+            plain = videomae_layers.attention_probabilities_context(q, k, v, 0.3)
+            chunked = attention(q, k, v, 0.3, chunk_size=4)  # 4 + 4 + 3
             weight = tf.reshape(tf.range(tf.size(plain), dtype=tf.float32), plain.shape)
             losses = [tf.reduce_sum(tf.sin(x) * weight) for x in (plain, chunked)]
         return plain, chunked, [tape.gradient(loss, [q, k, v]) for loss in losses]
@@ -177,6 +185,36 @@ def test_rematerialized_attention_in_chunks_equals_the_plain_one_and_its_gradien
         np.testing.assert_allclose(r, g, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(plain, keras.ops.dot_product_attention(q, k, v, scale=0.3),
                                atol=1e-5)  # fmt: skip
+
+
+def test_recomputed_attention_recomputes_each_chunks_softmax_in_the_backward_pass(monkeypatch):
+    """What sets `recomputed_attention` apart (its outputs and gradients are the plain
+    attention's): the traced gradient computes one softmax per query chunk again, after the
+    upstream gradient exists, rather than reading the forward pass's probabilities (plain
+    autodiff would trace 3 softmaxes, not 6); and `multi_head_attention` takes it in
+    training with memory saving on TensorFlow."""
+    from mtcae_keras.models import videomae_layers
+
+    spec = tf.TensorSpec((2, 11, 3, 8), tf.float32)
+
+    @tf.function(input_signature=[spec, spec, spec])
+    def gradients(q, k, v):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            loss = tf.reduce_sum(videomae_layers.recomputed_attention(q, k, v, 0.3, 4) ** 2)
+        return tape.gradient(loss, [q, k, v])
+
+    graph = gradients.get_concrete_function().graph
+    softmaxes = [op for op in graph.get_operations() if op.type == "Softmax"]
+    assert len(softmaxes) == 6
+
+    calls, original = [], videomae_layers.recomputed_attention
+    monkeypatch.setattr(videomae_layers, "recomputed_attention",
+                        lambda *args: calls.append(args) or original(*args))  # fmt: skip
+    x, dropout = tf.zeros((1, 5, 2, 4)), keras.layers.Dropout(0.0)
+    for training in (True, False):  # inference keeps nothing: the fused path
+        videomae_layers.multi_head_attention(x, x, x, 0.5, dropout, training, memory_saving=True)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("mode, dropout_rate", [(True, 0.0), ("full", 0.0), ("full", 0.2)])

@@ -56,9 +56,9 @@ class VideoMAEBackbone(Backbone):
         memory_saving: True, False or `"full"`. In training, the blocks recompute their
             attention sublayers, LayerNorm and GELU intermediates in the backward pass
             instead of keeping them, `"full"` also the MLP's fc1 (`VideoMAEEncoderBlock`):
-            the same outputs and gradients, less memory (ViT-B training at batch 2: about
-            1.04x torch's peak with True, 0.93x with "full", 2.0x with False; README,
-            Speed). False keeps everything, as before.
+            the same outputs and gradients, less memory (ViT-B training at batch 2, graph
+            mode: 1.00-1.01x torch's peak at no speed cost with True, 0.92x with "full" for
+            13-15% of the step, 2.05x with False; README, Speed). False keeps everything.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the global one if None.
         **kwargs: `name`, `trainable`.
 

@@ -31,8 +31,9 @@ def sinusoid_position_embedding(num_positions, dim):
     return table.astype(np.float32)
 
 
-# Queries per chunk of the memory-saving attention (`rematerialized_attention`): at 1,568
-# tokens, 4 chunks whose probabilities exist one at a time in the backward pass.
+# Queries per chunk of the memory-saving attention (`recomputed_attention`,
+# `rematerialized_attention`): at 1,568 tokens, 4 chunks whose probabilities exist one at a
+# time in the backward pass.
 ATTENTION_CHUNK = 392
 # `VideoMAEEncoderBlock(memory_saving=...)`: keep everything, recompute the cheap parts
 # (the default), or recompute the MLP's fc1 too.
@@ -67,6 +68,86 @@ def rematerialized_attention(query, key, value, scale, chunk_size=ATTENTION_CHUN
     return ops.concatenate(chunks, axis=1)
 
 
+def _chunk_bounds(tokens, chunk_size):
+    if tokens is None or tokens <= chunk_size:
+        return [(0, tokens)]
+    return [(start, min(start + chunk_size, tokens)) for start in range(0, tokens, chunk_size)]
+
+
+def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
+    """`attention_probabilities_context` with a written-out gradient that keeps only the
+    queries, keys, values and output, as flash attention's backward pass does: the backward
+    pass recomputes the scores and softmax of one chunk of `chunk_size` queries at a time.
+    Unlike `rematerialized_attention`, which recomputes the chunk's whole forward and then
+    differentiates it, the recomputation is one score einsum and one softmax, and under a
+    `keras.remat` around the attention sublayer (`VideoMAEEncoderBlock`) nothing is
+    recomputed twice. The chunks run one after another, in the forward and the backward pass
+    (control dependencies), so at most one chunk's `(B, heads, chunk, S)` tensors exist at a
+    time. TensorFlow backend.
+
+    Args:
+        query: `(B, T, heads, head_dim)`.
+        key: `(B, S, heads, head_dim)`.
+        value: `(B, S, heads, head_dim)`.
+        scale: float. Logit scale.
+        chunk_size: int. Queries per chunk.
+
+    Returns:
+        `(B, T, heads, head_dim)`: the numbers of `attention_probabilities_context`.
+    """
+    import tensorflow as tf
+
+    bounds = _chunk_bounds(query.shape[1], chunk_size)
+
+    def probabilities(scaled_query, key):
+        logits = ops.einsum("btnh,bsnh->bnts", scaled_query, key)
+        return ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), key.dtype)
+
+    def after(tensor, dependencies):
+        """`tensor`, read only once `dependencies` exist (serialises the chunks)."""
+        if not dependencies:
+            return tensor
+        with tf.control_dependencies(dependencies):
+            return tf.identity(tensor)
+
+    def joined(chunks):
+        return chunks[0] if len(chunks) == 1 else ops.concatenate(chunks, axis=1)
+
+    @tf.custom_gradient
+    def attend(query, key, value):
+        scaled = query * ops.cast(scale, query.dtype)
+        contexts = []
+        for a, b in bounds:
+            chunk = after(scaled[:, a:b], contexts[-1:])
+            contexts.append(ops.einsum("bnts,bsnh->btnh", probabilities(chunk, key), value))
+        context = joined(contexts)
+
+        def grad(upstream):
+            # Recompute only once the upstream gradient exists: without the dependency the
+            # graph optimiser merges these ops with the forward pass's identical ones and
+            # keeps their outputs alive (`tf.recompute_grad` does the same).
+            scaled = after(query, [upstream]) * ops.cast(scale, query.dtype)
+            # The softmax gradient's rowsum(dP * P), per query and head, is rowsum(dO * O).
+            delta = ops.einsum("btnh,btnh->bnt", ops.cast(upstream, "float32"),
+                               ops.cast(context, "float32"))  # fmt: skip
+            d_queries, d_key, d_value = [], 0, 0
+            for a, b in bounds:
+                chunk = after(scaled[:, a:b], [d_queries[-1], d_key, d_value] if d_queries else [])
+                probs = probabilities(chunk, key)
+                d_out = upstream[:, a:b]
+                d_probs = ops.cast(ops.einsum("btnh,bsnh->bnts", d_out, value), "float32")
+                d_scores = ops.cast(ops.cast(probs, "float32") * (d_probs - delta[:, :, a:b, None]),
+                                    key.dtype)  # fmt: skip
+                d_queries.append(ops.einsum("bnts,bsnh->btnh", d_scores, key))
+                d_key = d_key + ops.einsum("bnts,btnh->bsnh", d_scores, chunk)
+                d_value = d_value + ops.einsum("bnts,btnh->bsnh", probs, d_out)
+            return joined(d_queries) * ops.cast(scale, query.dtype), d_key, d_value
+
+        return context, grad
+
+    return attend(query, key, value)
+
+
 def multi_head_attention(query, key, value, scale, dropout, training=None, memory_saving=False):
     """Softmax attention of `(B, T, heads, head_dim)` queries over `(B, S, heads, head_dim)`.
 
@@ -74,8 +155,9 @@ def multi_head_attention(query, key, value, scale, dropout, training=None, memor
     `keras.ops.dot_product_attention`, fused where the backend has a kernel (cuDNN flash
     attention on GPU under JAX); elsewhere, and with dropout, the same einsum, float32
     softmax, einsum. With `memory_saving` in training (and no dropout on the
-    probabilities) it is `rematerialized_attention`: no `(B, heads, T, S)` tensor is kept
-    for the backward pass (TensorFlow has no fused attention kernel to do that).
+    probabilities) no `(B, heads, T, S)` tensor is kept for the backward pass (TensorFlow
+    has no fused attention kernel to do that): `recomputed_attention` on TensorFlow,
+    `rematerialized_attention` elsewhere.
 
     Args:
         query: `(B, T, heads, head_dim)`.
@@ -95,6 +177,8 @@ def multi_head_attention(query, key, value, scale, dropout, training=None, memor
         # Dropout on the probabilities needs them explicitly: the unfused path.
         return attention_probabilities_context(query, key, value, scale, dropout, training)
     if memory_saving and training:
+        if keras.backend.backend() == "tensorflow":
+            return recomputed_attention(query, key, value, scale)
         return rematerialized_attention(query, key, value, scale)
     return ops.dot_product_attention(query, key, value, scale=scale)
 
