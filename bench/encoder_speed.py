@@ -136,6 +136,22 @@ def write_rows(path, rows):
                    for row in rows], file, indent=2)  # fmt: skip
 
 
+def add_rounds_argument(parser):
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every row this many times, in reverse order on every other round (the"
+        " machine's drift then weighs on both sides of a comparison alike)",
+    )
+
+
+def in_rounds(specs, rounds):
+    """`specs` `rounds` times, every other round reversed, each marked with its `round`."""
+    return [{**spec, "round": r} for r in range(rounds)
+            for spec in (specs[::-1] if r % 2 else specs)]  # fmt: skip
+
+
 def run_measurements(specs, script):
     """Runs `script --one SPEC` in a subprocess per spec; returns the rows it printed. A spec
     with a `tree` (another checkout of this repository) runs that checkout's `script`."""
@@ -201,13 +217,7 @@ def main(argv=None):
         help="also measure ours (the memory-saving rows) from DIR, another checkout of this"
         " repository (e.g. `git worktree add /tmp/before HEAD~1`): rows marked 'before'",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="measure every row this many times, in reverse order on every other round (the"
-        " machine's drift then weighs on both sides of a comparison alike)",
-    )
+    add_rounds_argument(parser)
     parser.add_argument("--output", help="write the rows as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -236,9 +246,7 @@ def main(argv=None):
         before = os.path.abspath(args.before)
         specs += [{**spec, "tree": before} for spec in specs
                   if spec["framework"] == "keras" and spec["memory_saving"]]  # fmt: skip
-    specs = [{**spec, "round": r} for r in range(args.rounds)
-             for spec in (specs[::-1] if r % 2 else specs)]  # fmt: skip
-    rows = run_measurements(specs, __file__)
+    rows = run_measurements(in_rounds(specs, args.rounds), __file__)
 
     print(f"\nVideoMAE encoder, {args.frames}x{args.image_size}x{args.image_size}, "
           f"{threads} CPU threads on {cpu_description()}; ratio = ours / torch (speed:"

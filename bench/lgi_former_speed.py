@@ -31,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.encoder_speed import _time  # noqa: E402
+from bench.encoder_speed import add_rounds_argument  # noqa: E402
+from bench.encoder_speed import in_rounds  # noqa: E402
 from bench.encoder_speed import print_measurement  # noqa: E402
 from bench.encoder_speed import run_measurements  # noqa: E402
 from bench.machine import cpu_description  # noqa: E402
@@ -173,13 +175,7 @@ def main(argv=None):
         help="train mode: also measure ours with these LGIFormerBackbone(memory_saving=...)"
         " settings beside the default (off: keep everything; full: also recompute fc1)",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="measure every row this many times, in reverse order on every other round (the"
-        " machine's drift then weighs on both sides of a comparison alike)",
-    )
+    add_rounds_argument(parser)
     parser.add_argument("--skip-gflops", action="store_true", help="do not count GFLOPs")
     parser.add_argument("--output", help="write the rows and GFLOPs as JSON here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -210,9 +206,7 @@ def main(argv=None):
         for framework, jit, saving in variants
         if saving is True or mode == "train"  # inference keeps nothing for a backward pass
     ]  # fmt: skip
-    specs = [{**spec, "round": r} for r in range(args.rounds)
-             for spec in (specs[::-1] if r % 2 else specs)]  # fmt: skip
-    rows = run_measurements(specs, __file__)
+    rows = run_measurements(in_rounds(specs, args.rounds), __file__)
     flops = None if args.skip_gflops else gflops(mae_dfer)
 
     print(f"\nLGI-Former base, {FRAMES}x{IMAGE}x{IMAGE}, {threads} CPU threads on "
