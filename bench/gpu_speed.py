@@ -1,15 +1,21 @@
 """GPU speed: our encoder and full MTCAE training step against Hugging Face VideoMAE (PyTorch).
 
-    KERAS_BACKEND=jax python bench/gpu_speed.py [--sizes small base] [--batch-sizes 1 32]
+    python bench/gpu_speed.py [--sizes small base] [--batch-sizes 1 32]
         [--modes infer train] [--mtcae paper:full notebook:frozen] [--torch-compile]
-        [--output results.json]
+        [--backends jax tensorflow] [--mirrored] [--output results.json]
 
 For a lent GPU machine (see bench/README.md). Such a machine has PyTorch and JAX but no
-TensorFlow, and cannot download it, so our side runs the same layer code on Keras 3's JAX
-backend (always XLA-compiled; `keras.ops.dot_product_attention` takes cuDNN flash attention
-there in bf16). PyTorch runs `transformers.VideoMAEModel` with SDPA (flash attention), in
-float32 and under `torch.autocast(bfloat16)`; `--torch-compile` adds `torch.compile` rows.
-Float32 rows let matmuls use TF32 on both sides (JAX's default; set explicitly for torch).
+TensorFlow (it cannot download it: carry its wheels, bench/README.md), so by default our side
+runs the same layer code on Keras 3's JAX backend (always XLA-compiled;
+`keras.ops.dot_product_attention` takes cuDNN flash attention there in bf16). With
+`--backends tensorflow` (or `jax tensorflow`) it also runs on the TensorFlow backend, the
+mission's own path: `jit_compile=True` (XLA), the same dtype policy, `train_on_batch` /
+`predict_on_batch`, TensorFlow's own peak of GPU memory; `--mirrored` adds TensorFlow
+training rows under `tf.distribute.MirroredStrategy` over every GPU present (the batch is
+the global one, split across them). PyTorch runs `transformers.VideoMAEModel` with SDPA
+(flash attention), in float32 and under `torch.autocast(bfloat16)`; `--torch-compile` adds
+`torch.compile` rows. Float32 rows let matmuls use TF32 on both sides (JAX's default; set
+explicitly for torch).
 
 Each measurement runs in its own subprocess; memory is the framework's own peak of device
 memory in that process. Training step = forward + MSE on the tokens + backward + AdamW (the
@@ -118,18 +124,25 @@ def _keras_model(spec):
 
 
 def _keras_targets(spec, model):
-    import jax.numpy as jnp
+    """The training targets as NumPy arrays (the JAX rows put them on the device once)."""
     import numpy as np
 
     batch, frames = spec["batch"], spec["frames"]
     rng = np.random.default_rng(1)
     if spec["model"] == "encoder":
-        return jnp.zeros((batch,) + tuple(model.output.shape[1:]), "float32")
+        return np.zeros((batch,) + tuple(model.output.shape[1:]), "float32")
     return {
-        "boxes": jnp.asarray(rng.uniform(size=(batch, frames, 4)), "float32"),
-        "landmarks": jnp.asarray(rng.uniform(size=(batch, frames, 10)), "float32"),
-        "expression": jnp.asarray(rng.integers(0, 6, size=(batch,)), "int32"),
+        "boxes": rng.uniform(size=(batch, frames, 4)).astype("float32"),
+        "landmarks": rng.uniform(size=(batch, frames, 10)).astype("float32"),
+        "expression": rng.integers(0, 6, size=(batch,)).astype("int32"),
     }
+
+
+def _check_loss(spec, loss):
+    """A training step that did no work would show here."""
+    loss = loss[0] if isinstance(loss, list) else loss
+    if spec["mode"] == "train" and not math.isfinite(float(loss)):
+        raise FloatingPointError(f"training loss is {loss}")
 
 
 def measure_keras(spec):
@@ -154,7 +167,7 @@ def measure_keras(spec):
         def sync():
             jax.block_until_ready(holder)
     else:
-        targets, holder = _keras_targets(spec, model), []
+        targets, holder = jax.tree.map(jnp.asarray, _keras_targets(spec, model)), []
 
         def step():
             holder[:] = [model.train_on_batch(pixels, targets)]
@@ -163,12 +176,44 @@ def measure_keras(spec):
             jax.block_until_ready([v.value for v in model.trainable_variables])
 
     seconds = _median_seconds(step, sync, spec["warmup"], spec["repeats"])
-    if spec["mode"] == "train":  # a step that did no work would show here
-        loss = holder[0][0] if isinstance(holder[0], list) else holder[0]
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"training loss is {loss}")
+    if spec["mode"] == "train":
+        _check_loss(spec, holder[0])
     stats = jax.devices()[0].memory_stats() or {}
     return seconds, stats.get("peak_bytes_in_use", float("nan")) / 2**20
+
+
+def measure_keras_tensorflow(spec):
+    """Our model on Keras' TensorFlow backend, XLA-compiled (`jit_compile=True`), on one GPU
+    or, with `spec["mirrored"]`, under `MirroredStrategy` over all of them. Both calls
+    return NumPy values, so each step is timed to its end. Memory: TensorFlow's peak on the
+    first GPU (NaN on a machine without one)."""
+    import contextlib
+
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy() if spec.get("mirrored") else None
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = _keras_model(spec)
+    pixels = _pixels(spec["batch"], spec["frames"], spec["image_size"], True)
+    holder = []
+    if spec["mode"] == "infer":
+
+        def step():
+            holder[:] = [model.predict_on_batch(pixels)]
+    else:
+        targets = _keras_targets(spec, model)
+
+        def step():
+            holder[:] = [model.train_on_batch(pixels, targets)]
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    seconds = _median_seconds(step, lambda: None, spec["warmup"], spec["repeats"])
+    if spec["mode"] == "train":
+        _check_loss(spec, holder[0])
+    peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] if gpus else float("nan")
+    return seconds, peak / 2**20
 
 
 def keras_flash_attention(spec):
@@ -208,14 +253,20 @@ def run_one(spec):
     if spec["framework"] == "flops":
         print(json.dumps({**spec, "gflops": forward_gflops(spec)}))
         return
-    seconds, peak_mb = (measure_torch if spec["framework"] == "torch" else measure_keras)(spec)
-    flash = keras_flash_attention(spec) if spec["framework"] == "keras" else None
+    backend = spec.get("backend", "jax")
+    measure = {("torch", "jax"): measure_torch, ("keras", "jax"): measure_keras,
+               ("keras", "tensorflow"): measure_keras_tensorflow}  # fmt: skip
+    measure = measure[spec["framework"], backend]
+    seconds, peak_mb = measure(spec)
+    flash = keras_flash_attention(spec) if measure is measure_keras else None
     print(json.dumps({**spec, "seconds": seconds, "clips_per_s": spec["batch"] / seconds,
                       "peak_mb": peak_mb, "keras_flash_attention": flash}))  # fmt: skip
 
 
 def _subprocess(spec, cpu=False):
-    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false")
+    env = dict(os.environ, KERAS_BACKEND=spec.get("backend", "jax"),
+               XLA_PYTHON_CLIENT_PREALLOCATE="false", TF_FORCE_GPU_ALLOW_GROWTH="true",
+               TF_CPP_MIN_LOG_LEVEL="2")  # fmt: skip
     if cpu:
         env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
@@ -243,10 +294,13 @@ def _step_gflops(row, flops):
 def _name(row):
     if row["framework"] == "torch":
         return f"torch SDPA{' compile' if row['compile'] else ''} {row['dtype']}"
+    keras = {"jax": "keras-jax XLA", "tensorflow": "keras-tf XLA"}[row.get("backend", "jax")]
+    if row.get("mirrored"):
+        keras += " MirroredStrategy"
     if row["model"] == "mtcae":
         encoder = "frozen" if row["frozen"] else "full"
-        return f"keras-jax XLA MTCAE {row['decoder']} decoders, {encoder} encoder, {row['dtype']}"
-    return f"keras-jax XLA encoder {row['dtype']}"
+        return f"{keras} MTCAE {row['decoder']} decoders, {encoder} encoder, {row['dtype']}"
+    return f"{keras} encoder {row['dtype']}"
 
 
 def main(argv=None):
@@ -272,6 +326,18 @@ def main(argv=None):
         help="also full-model (cascaded_vit) training steps, e.g. paper:full notebook:frozen",
     )
     parser.add_argument("--torch-compile", action="store_true")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=["jax"],
+        choices=["jax", "tensorflow"],
+        help="Keras backends of our rows (TensorFlow must be installed)",
+    )
+    parser.add_argument(
+        "--mirrored",
+        action="store_true",
+        help="also TensorFlow training rows under MirroredStrategy (all GPUs)",
+    )
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument(
         "--budget-s",
@@ -295,19 +361,24 @@ def main(argv=None):
             for batch in args.batch_sizes:
                 dtypes = ["bfloat16"] + (["float32"] if batch == args.float32_batch else [])
                 for dtype in dtypes:
-                    for framework in ("torch", "keras"):
-                        specs.append({**common, "framework": framework, "model": "encoder",
-                                      "size": size, "mode": mode, "batch": batch,
-                                      "dtype": dtype})  # fmt: skip
+                    row = {**common, "model": "encoder", "size": size, "mode": mode,
+                           "batch": batch, "dtype": dtype}  # fmt: skip
+                    specs.append({**row, "framework": "torch"})
+                    specs += [{**row, "framework": "keras", "backend": backend}
+                              for backend in args.backends]  # fmt: skip
+                    if args.mirrored and "tensorflow" in args.backends and mode == "train":
+                        specs.append({**row, "framework": "keras", "backend": "tensorflow",
+                                      "mirrored": True})  # fmt: skip
                 if args.torch_compile and batch == max(args.batch_sizes):
                     specs.append({**common, "framework": "torch", "model": "encoder",
                                   "size": size, "mode": mode, "batch": batch,
                                   "dtype": "bfloat16", "compile": True})  # fmt: skip
         for variant in args.mtcae if "train" in args.modes else []:
             decoder, _, encoder = variant.partition(":")
-            specs.append({**common, "framework": "keras", "model": "mtcae", "size": size,
-                          "mode": "train", "batch": max(args.batch_sizes), "dtype": "bfloat16",
-                          "decoder": decoder, "frozen": encoder == "frozen"})  # fmt: skip
+            specs += [{**common, "framework": "keras", "backend": backend, "model": "mtcae",
+                       "size": size, "mode": "train", "batch": max(args.batch_sizes),
+                       "dtype": "bfloat16", "decoder": decoder, "frozen": encoder == "frozen"}
+                      for backend in args.backends]  # fmt: skip
 
     flops = {}  # forward GFLOP per clip of (size, "encoder") and (size, decoder preset)
     for size in args.sizes:
