@@ -138,10 +138,10 @@ def _keras_targets(spec, model):
     }
 
 
-def _check_loss(spec, loss):
+def _check_loss(loss):
     """A training step that did no work would show here."""
     loss = loss[0] if isinstance(loss, list) else loss
-    if spec["mode"] == "train" and not math.isfinite(float(loss)):
+    if not math.isfinite(float(loss)):
         raise FloatingPointError(f"training loss is {loss}")
 
 
@@ -177,7 +177,7 @@ def measure_keras(spec):
 
     seconds = _median_seconds(step, sync, spec["warmup"], spec["repeats"])
     if spec["mode"] == "train":
-        _check_loss(spec, holder[0])
+        _check_loss(holder[0])
     stats = jax.devices()[0].memory_stats() or {}
     return seconds, stats.get("peak_bytes_in_use", float("nan")) / 2**20
 
@@ -211,7 +211,7 @@ def measure_keras_tensorflow(spec):
         tf.config.experimental.reset_memory_stats("GPU:0")
     seconds = _median_seconds(step, lambda: None, spec["warmup"], spec["repeats"])
     if spec["mode"] == "train":
-        _check_loss(spec, holder[0])
+        _check_loss(holder[0])
     peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] if gpus else float("nan")
     return seconds, peak / 2**20
 
@@ -351,6 +351,9 @@ def main(argv=None):
     if args.one:
         run_one(json.loads(args.one))
         return 0
+    if args.mirrored and ("tensorflow" not in args.backends or "train" not in args.modes):
+        parser.error("--mirrored adds TensorFlow training rows: it needs --backends ... "
+                     "tensorflow and --modes ... train")  # fmt: skip
 
     common = {"frames": args.frames, "image_size": args.image_size, "warmup": args.warmup,
               "repeats": args.repeats, "decoder": "paper", "frozen": False,

@@ -60,18 +60,20 @@ def rematerialized_attention(query, key, value, scale, chunk_size=ATTENTION_CHUN
     FLOPs in training, a small share of a ViT block's.
     """
     core = keras.remat(lambda q, k, v: attention_probabilities_context(q, k, v, scale))
-    tokens = query.shape[1]
-    if tokens is None or tokens <= chunk_size:
-        return core(query, key, value)
-    chunks = [core(query[:, start : start + chunk_size], key, value)
-              for start in range(0, tokens, chunk_size)]  # fmt: skip
-    return ops.concatenate(chunks, axis=1)
+    return _joined([core(query[:, a:b], key, value)
+                    for a, b in _chunk_bounds(query.shape[1], chunk_size)])  # fmt: skip
 
 
 def _chunk_bounds(tokens, chunk_size):
+    """`(start, end)` of each query chunk; one chunk when `tokens` is unknown or small."""
     if tokens is None or tokens <= chunk_size:
         return [(0, tokens)]
     return [(start, min(start + chunk_size, tokens)) for start in range(0, tokens, chunk_size)]
+
+
+def _joined(chunks):
+    """Query chunks' outputs joined along the token axis."""
+    return chunks[0] if len(chunks) == 1 else ops.concatenate(chunks, axis=1)
 
 
 def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
@@ -110,9 +112,6 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
         with tf.control_dependencies(dependencies):
             return tf.identity(tensor)
 
-    def joined(chunks):
-        return chunks[0] if len(chunks) == 1 else ops.concatenate(chunks, axis=1)
-
     @tf.custom_gradient
     def attend(query, key, value):
         scaled = query * ops.cast(scale, query.dtype)
@@ -120,7 +119,7 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
         for a, b in bounds:
             chunk = after(scaled[:, a:b], contexts[-1:])
             contexts.append(ops.einsum("bnts,bsnh->btnh", probabilities(chunk, key), value))
-        context = joined(contexts)
+        context = _joined(contexts)
 
         def grad(upstream):
             # Recompute only once the upstream gradient exists: without the dependency the
@@ -141,7 +140,7 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
                 d_queries.append(ops.einsum("bnts,bsnh->btnh", d_scores, key))
                 d_key = d_key + ops.einsum("bnts,btnh->bsnh", d_scores, chunk)
                 d_value = d_value + ops.einsum("bnts,btnh->bsnh", probs, d_out)
-            return joined(d_queries) * ops.cast(scale, query.dtype), d_key, d_value
+            return _joined(d_queries) * ops.cast(scale, query.dtype), d_key, d_value
 
         return context, grad
 
