@@ -19,10 +19,19 @@ repository=${2:-$(git -C "$(dirname "$0")" rev-parse --show-toplevel)}
 rm -rf "$dir"
 start=$(date +%s.%N)
 echo "start $(date -u '+%F %H:%M:%S') UTC: git clone $repository $dir"
-git clone -q "$repository" "$dir" && (cd "$dir" && python3 tasks.py demo) > "$dir.log" 2>&1
-code=$?
+# Each line of DIR.log starts with the seconds since the clone began (unbuffered output).
+stamp='import sys, time
+start = float(sys.argv[1])
+for line in sys.stdin:
+    print(f"{time.time() - start:7.1f} {line}", end="", flush=True)'
+git clone -q "$repository" "$dir" &&
+    (cd "$dir" && PYTHONUNBUFFERED=1 python3 tasks.py demo 2>&1) |
+    python3 -c "$stamp" "$start" > "$dir.log"
+code=${PIPESTATUS[0]}
 end=$(date +%s.%N)
 seconds=$(python3 -c "print(round($end - $start, 1))")
 echo "exit $code, $seconds s ($(date -u -d@"${seconds%.*}" +%-Mm%Ss)) from clone to end, at $(date -u +%H:%M:%S) UTC"
-grep -E "^trained in|^test fold" "$dir.log"
+# Where the time went: the seconds at which each stage began.
+grep -E "^ *[0-9.]+ (creating |\+ |Epoch 1/|trained in|test fold|done:)" "$dir.log" |
+    sed -E 's/ -m pip install --quiet/ pip install/; s/--data-dir .*//' | cut -c1-110
 exit $code

@@ -217,6 +217,28 @@ def test_recomputed_attention_recomputes_each_chunks_softmax_in_the_backward_pas
     assert len(calls) == 1
 
 
+def test_recomputed_attention_recomputes_under_xla_too():
+    """XLA drops control dependencies: with them alone its common-subexpression pass merged
+    the backward pass's recomputed scores with the forward pass's (3 exponentials in the
+    optimised HLO instead of 6) and so kept every chunk's probabilities alive. The data
+    dependencies keep the 3 chunks' softmaxes recomputed after the upstream gradient."""
+    from mtcae_keras.models import videomae_layers
+
+    q, k, v, w = (
+        tf.constant(x) for x in np.random.default_rng(3).standard_normal((4, 2, 11, 2, 8))
+    )
+
+    @tf.function(jit_compile=True)
+    def gradients(q, k, v):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            loss = tf.reduce_sum(videomae_layers.recomputed_attention(q, k, v, 0.3, 4) * w)
+        return tape.gradient(loss, [q, k, v])
+
+    hlo = gradients.experimental_get_compiler_ir(q, k, v)(stage="optimized_hlo")
+    assert hlo.count("exponential(") == 6
+
+
 @pytest.mark.parametrize("mode, dropout_rate", [(True, 0.0), ("full", 0.0), ("full", 0.2)])
 def test_memory_saving_keeps_the_outputs_and_gradients_of_every_weight(mode, dropout_rate):
     """A training step's loss and the gradient of every weight are the same with the

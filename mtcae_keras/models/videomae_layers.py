@@ -84,8 +84,8 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
     differentiates it, the recomputation is one score einsum and one softmax, and under a
     `keras.remat` around the attention sublayer (`VideoMAEEncoderBlock`) nothing is
     recomputed twice. The chunks run one after another, in the forward and the backward pass
-    (control dependencies), so at most one chunk's `(B, heads, chunk, S)` tensors exist at a
-    time. TensorFlow backend.
+    (data dependencies, which XLA keeps too), so at most one chunk's `(B, heads, chunk, S)`
+    tensors exist at a time. TensorFlow backend.
 
     Args:
         query: `(B, T, heads, head_dim)`.
@@ -106,11 +106,18 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
         return ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), key.dtype)
 
     def after(tensor, dependencies):
-        """`tensor`, read only once `dependencies` exist (serialises the chunks)."""
-        if not dependencies:
-            return tensor
-        with tf.control_dependencies(dependencies):
-            return tf.identity(tensor)
+        """`tensor`, read only once `dependencies` exist (serialises the chunks). A data
+        dependency, as in `tf.recompute_grad`: XLA drops control dependencies, and then
+        merges the backward pass's recomputed scores with the forward pass's (keeping every
+        chunk's probabilities alive) and runs the chunks side by side. Adds a zero made from
+        one element of each dependency (NaN-safe: `x == x` is false only for NaN)."""
+        for dependency in dependencies:
+            if isinstance(dependency, int):  # a gradient sum not started yet
+                continue
+            first = tf.reshape(dependency, [-1])[:1]
+            zero = tf.where(tf.equal(first, first), 0.0, float("nan"))
+            tensor = tensor + tf.cast(zero, tensor.dtype)
+        return tensor
 
     @tf.custom_gradient
     def attend(query, key, value):
@@ -123,8 +130,8 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
 
         def grad(upstream):
             # Recompute only once the upstream gradient exists: without the dependency the
-            # graph optimiser merges these ops with the forward pass's identical ones and
-            # keeps their outputs alive (`tf.recompute_grad` does the same).
+            # graph optimiser (or XLA's CSE) merges these ops with the forward pass's identical
+            # ones and keeps their outputs alive (`tf.recompute_grad` does the same).
             scaled = after(query, [upstream]) * ops.cast(scale, query.dtype)
             # The softmax gradient's rowsum(dP * P), per query and head, is rowsum(dO * O).
             delta = ops.einsum("btnh,btnh->bnt", ops.cast(upstream, "float32"),
