@@ -7,12 +7,13 @@
 # A slow day gives the VM about half the CPU time of a quick one: issue 19's reference step
 # (`bench/demo_profile.py`, "the step alone") took 176.5 ms on 2026-12-03's slow morning and
 # 83-93 ms on quick days. A quota of 0.9 CPU (90 ms per 100 ms over both cores) made it
-# 207 ms on a quick day, a little slower than that slow morning. The command runs in a
-# control group `mtcae_cpu_quota` with that quota (cgroup v1's cpu.cfs_quota_us or v2's
-# cpu.max; needs root), and `bench/machine.py` prints the quota with every table.
+# 179-207 ms on a quick day (2026-12-07), as slow as that slow morning or slower. The
+# command runs in a control group `mtcae_cpu_quota` with that quota (cgroup v1's
+# cpu.cfs_quota_us or v2's cpu.max; needs root), and `bench/machine.py` prints the quota
+# with every table.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 cpus=$1

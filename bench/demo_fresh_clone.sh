@@ -5,13 +5,14 @@
 #     bench/cpu_quota.sh 0.9 bench/demo_fresh_clone.sh /tmp/demo_1   # an emulated slow day
 #
 # Clones REPOSITORY (default: this checkout) into DIR (removed first), runs
-# `python3 tasks.py demo` there with its output in DIR.log, and prints the wall time, the
-# training time and the held-out test fold's WAR. Issue 19's target: <= 10 minutes on a slow
-# day with >= 80% WAR; say what `bench/demo_profile.py` measured for the reference step the
-# same day (or under the same quota) beside the timing.
+# `python3 tasks.py demo` there with its output in DIR.log (each line stamped with the
+# seconds since the clone began), and prints the wall time, the second at which each stage
+# began, the training time and the held-out test fold's WAR. Issue 19's target: <= 10
+# minutes on a slow day with >= 80% WAR; say what `bench/demo_profile.py` measured for the
+# reference step the same day (or under the same quota) beside the timing.
 set -u
 if [ $# -lt 1 ]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 dir=$(realpath -m "$1")

@@ -112,8 +112,6 @@ def recomputed_attention(query, key, value, scale, chunk_size=ATTENTION_CHUNK):
         chunk's probabilities alive) and runs the chunks side by side. Adds a zero made from
         one element of each dependency (NaN-safe: `x == x` is false only for NaN)."""
         for dependency in dependencies:
-            if isinstance(dependency, int):  # a gradient sum not started yet
-                continue
             first = tf.reshape(dependency, [-1])[:1]
             zero = tf.where(tf.equal(first, first), 0.0, float("nan"))
             tensor = tensor + tf.cast(zero, tensor.dtype)
